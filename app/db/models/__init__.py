@@ -1,0 +1,34 @@
+"""All ORM models; importing this package registers every table on ``Base.metadata``."""
+
+from app.db.models.audit import AuditEvent
+from app.db.models.items import ImportBatch, Item, ItemTag
+from app.db.models.jobs import Job, ProjectStats
+from app.db.models.people import ApiToken, ApiTokenProject, LoginAttempt, User, WebSession
+from app.db.models.projects import Membership, Project, Tag
+from app.db.models.specs import SpecAcknowledgement, SpecLabel, SpecRule, SpecVersion
+from app.db.models.work import Adjudication, Annotation, AnnotationTag, Assignment
+
+__all__ = [
+    "Adjudication",
+    "Annotation",
+    "AnnotationTag",
+    "ApiToken",
+    "ApiTokenProject",
+    "Assignment",
+    "AuditEvent",
+    "ImportBatch",
+    "Item",
+    "ItemTag",
+    "Job",
+    "LoginAttempt",
+    "Membership",
+    "Project",
+    "ProjectStats",
+    "SpecAcknowledgement",
+    "SpecLabel",
+    "SpecRule",
+    "SpecVersion",
+    "Tag",
+    "User",
+    "WebSession",
+]

@@ -1,0 +1,72 @@
+"""Items to label, their edge-case tags, and the import batches that brought them in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, utcnow
+
+SPLITS = ("train", "eval", "holdout")
+
+
+class ImportBatch(Base):
+    """One all-or-nothing import (items or annotations), kept for provenance."""
+
+    __tablename__ = "import_batches"
+    __table_args__ = (CheckConstraint("kind IN ('items', 'annotations')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(40), default="api")
+    filename: Mapped[str] = mapped_column(String(300), default="")
+    n_created: Mapped[int] = mapped_column(default=0)
+    n_unchanged: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class Item(Base):
+    """A thing to label: text plus metadata, unique by ``external_id`` within its project."""
+
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id"),
+        CheckConstraint("split IN ('train', 'eval', 'holdout')", name="split"),
+        Index("ix_items_project_id_text_hash", "project_id", "text_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(64))
+    split: Mapped[str] = mapped_column(String(10), default="train")
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    priority: Mapped[int] = mapped_column(default=0)
+    import_batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("import_batches.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ItemTag(Base):
+    """An edge-case tag on an item, with where it came from."""
+
+    __tablename__ = "item_tags"
+    __table_args__ = (
+        CheckConstraint("source IN ('import', 'annotator', 'lead')", name="source"),
+        Index("ix_item_tags_tag_id", "tag_id"),
+    )
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(20), default="import")
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
