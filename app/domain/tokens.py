@@ -1,0 +1,163 @@
+"""API tokens: random, stored hashed, shown once, scoped to projects and scopes, revocable."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.base import utcnow
+from app.db.models import ApiToken, ApiTokenProject, Project, User
+from app.domain.audit import record_event
+from app.domain.credentials import digest
+from app.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+
+TOKEN_PREFIX = "acc_"  # noqa: S105 (a public prefix, not a secret)
+
+SCOPES: dict[str, str] = {
+    "projects:read": "see projects, specs, items and members",
+    "projects:write": "create projects, manage members and specs, import items and labels",
+    "tasks:work": "lease, submit and skip tasks",
+    "agreement:read": "read agreement figures and hotspots",
+    "jobs:write": "start background jobs (scans, snapshots)",
+    "export:read": "export labels and snapshots",
+    "jobs:read": "read job status",
+    "admin": "manage users and tokens",
+}
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    "annotator": frozenset({"projects:read", "tasks:work", "jobs:read"}),
+    "lead": frozenset(SCOPES) - {"admin"},
+    "admin": frozenset(SCOPES),
+}
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a presented token allows: whose it is, which scopes, which projects (None = all)."""
+
+    token: ApiToken
+    user: User
+    scopes: frozenset[str]
+    project_ids: frozenset[int] | None
+
+    def allows(self, scope: str) -> bool:
+        """True if the token carries the scope and its user's role still permits it."""
+        return scope in self.scopes and scope in ROLE_SCOPES[self.user.role]
+
+    def reaches(self, project_id: int) -> bool:
+        """True if the token is not limited to other projects."""
+        return self.project_ids is None or project_id in self.project_ids
+
+
+def create_token(
+    session: Session,
+    user: User,
+    *,
+    name: str,
+    project_slugs: list[str] | None = None,
+    scopes: list[str] | None = None,
+    expires_at: datetime | None = None,
+    actor_id: int | None,
+) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the secret, which is never stored or shown again."""
+    errors: dict[str, str] = {}
+    name = name.strip()
+    if not name or len(name) > 200:
+        errors["name"] = "required, at most 200 characters"
+    unknown = sorted(set(scopes or []) - set(SCOPES))
+    if unknown:
+        errors["scopes"] = f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}"
+    elif scopes:
+        beyond = sorted(set(scopes) - ROLE_SCOPES[user.role])
+        if beyond:
+            errors["scopes"] = f"a {user.role} may not hold {', '.join(beyond)}"
+    if not user.can_log_in:
+        errors["email"] = "this user is disabled or has no login"
+    if expires_at is not None and expires_at <= utcnow():
+        errors["expires_at"] = "must be in the future"
+    projects: list[Project] = []
+    for slug in project_slugs or []:
+        project = session.scalar(select(Project).where(Project.slug == slug))
+        if project is None:
+            errors["projects"] = f"no project {slug!r}"
+        else:
+            projects.append(project)
+    if errors:
+        raise InvalidInput("the token could not be created", field_errors=errors)
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        prefix=raw[: len(TOKEN_PREFIX) + 6],
+        token_hash=digest(raw),
+        scopes=sorted(scopes) if scopes else None,
+        expires_at=expires_at,
+        project_links=[ApiTokenProject(project_id=p.id) for p in projects],
+    )
+    session.add(token)
+    session.flush()
+    record_event(
+        session,
+        "token.created",
+        actor_id=actor_id,
+        subject_type="api_token",
+        subject_id=token.id,
+        user_id=user.id,
+        projects=[p.slug for p in projects],
+        scopes=token.scopes,
+    )
+    return token, raw
+
+
+def resolve_token(session: Session, raw: str) -> TokenGrant:
+    """The grant for a presented bearer token, or Unauthenticated saying why not."""
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(raw.strip())))
+    if token is None:
+        raise Unauthenticated("the API token is not valid", code="invalid_token")
+    now = utcnow()
+    if token.revoked_at is not None:
+        raise Unauthenticated("the API token was revoked", code="token_revoked")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise Unauthenticated("the API token has expired", code="token_expired")
+    if not token.user.can_log_in:
+        raise Unauthenticated("the token's user is disabled", code="user_disabled")
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        token.last_used_at = now
+    scopes = frozenset(token.scopes) if token.scopes else ROLE_SCOPES[token.user.role]
+    ids = token.project_ids
+    return TokenGrant(token, token.user, scopes, frozenset(ids) if ids is not None else None)
+
+
+def list_tokens(session: Session, user_id: int | None = None) -> list[ApiToken]:
+    """Tokens, newest first, optionally only one user's."""
+    query = select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    if user_id is not None:
+        query = query.where(ApiToken.user_id == user_id)
+    return list(session.scalars(query))
+
+
+def revoke_token(session: Session, token_id: int, *, actor: User) -> ApiToken:
+    """Revoke a token: it stops working at once. Admins revoke any; others only their own."""
+    token = session.get(ApiToken, token_id)
+    if token is None or (actor.role != "admin" and token.user_id != actor.id):
+        raise NotFound(f"no token with id {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        record_event(
+            session,
+            "token.revoked",
+            actor_id=actor.id,
+            subject_type="api_token",
+            subject_id=token.id,
+        )
+        session.flush()
+    return token
+
+
+def require_scope(grant: TokenGrant, scope: str) -> None:
+    """Raise Forbidden unless the grant carries ``scope``."""
+    if not grant.allows(scope):
+        raise Forbidden(f"this token lacks the {scope!r} scope", code="insufficient_scope")
