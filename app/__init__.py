@@ -1,0 +1,3 @@
+"""Accord: an annotation workforce platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The web layer: Litestar controllers for pages, HTMX partials and the JSON API."""

@@ -1,0 +1,131 @@
+"""The application factory: ``create_app(settings)`` builds a fully wired Litestar app."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from litestar import Litestar, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from app import __version__
+from app.db.engine import make_engine, make_session_factory
+from app.jobs.worker import JobSystem
+from app.settings import Settings
+from app.web.api import API_CONTROLLERS
+from app.web.auth import PUBLIC, authorize, rule_of
+from app.web.controllers import PAGE_CONTROLLERS
+from app.web.deps import provide_db, provide_grant, provide_optional_viewer, provide_viewer
+from app.web.errors import EXCEPTION_HANDLERS
+from app.web.security import SECURITY_HEADERS
+from app.web.templating import configure_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger("accord.web")
+
+
+def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> Litestar:
+    """Build the app for ``settings`` (default: from the environment).
+
+    The database must already be migrated (``accord serve`` does that). With the embedded
+    broker the app runs the job worker in-process; otherwise it only relays the outbox.
+    """
+    settings = settings or Settings.from_env()
+    logging.getLogger("accord").setLevel(settings.log_level)
+    engine = make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    jobs = JobSystem(settings, session_factory, run_worker=settings.uses_embedded_broker)
+
+    def on_startup(app: Litestar) -> None:
+        if start_jobs:
+            jobs.start()
+
+    def on_shutdown(app: Litestar) -> None:
+        jobs.stop()
+        engine.dispose()
+
+    template_config = TemplateConfig(
+        directory=ROOT / "templates",
+        engine=JinjaTemplateEngine,
+        engine_callback=lambda engine_: configure_environment(engine_.engine, settings),
+    )
+    static = create_static_files_router(
+        path="/static",
+        directories=[ROOT / "static"],
+        opt=PUBLIC,
+        include_in_schema=False,
+        send_as_attachment=False,
+    )
+    app = Litestar(
+        route_handlers=[*PAGE_CONTROLLERS, *API_CONTROLLERS, static],
+        guards=[authorize],
+        dependencies={
+            "db": Provide(provide_db, sync_to_thread=False),
+            "viewer": Provide(provide_viewer, sync_to_thread=False),
+            "maybe_viewer": Provide(provide_optional_viewer, sync_to_thread=False),
+            "grant": Provide(provide_grant, sync_to_thread=False),
+        },
+        state=State(
+            {
+                "settings": settings,
+                "engine": engine,
+                "session_factory": session_factory,
+                "jobs": jobs,
+            }
+        ),
+        template_config=template_config,
+        plugins=[HTMXPlugin()],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key or secrets.token_urlsafe(48),
+            cookie_secure=settings.is_production,
+            cookie_samesite="strict",
+            exclude=["/api/"],
+        ),
+        exception_handlers=EXCEPTION_HANDLERS,
+        response_headers=SECURITY_HEADERS,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Accord API",
+            version=__version__,
+            path="/api/v1/schema",
+            render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(
+                        type="http", scheme="bearer", description="accord tokens create ..."
+                    )
+                }
+            ),
+            use_handler_docstrings=True,
+            openapi_router=Router(
+                "/api/v1/schema", route_handlers=[], include_in_schema=False, opt=PUBLIC
+            ),
+        ),
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        debug=False,
+    )
+    _refuse_unguarded_routes(app)
+    return app
+
+
+def _refuse_unguarded_routes(app: Litestar) -> None:
+    """Fail at start-up if any route handler lacks an explicit authorization rule."""
+    missing = [
+        f"{route.path} {handler}"
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if rule_of(handler) is None
+    ]
+    if missing:
+        raise RuntimeError("routes without an authorization rule: " + ", ".join(missing))

@@ -1,0 +1,116 @@
+"""Route authorization: every handler declares a rule in ``opt["auth"]``; one guard enforces it.
+
+Rules:
+- ``public``: anyone (login page, health, static files, the OpenAPI schema);
+- ``user`` / ``lead`` / ``admin``: a browser session whose user has at least that role
+  (lead includes admin);
+- ``token``: an API bearer token carrying ``opt["scope"]``.
+
+Browser sessions and tokens never mix: pages ignore ``Authorization`` and the API ignores cookies,
+which is why the API can be exempt from the cookie-based CSRF check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import anyio.to_thread
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db.engine import session_scope
+from app.db.models import User
+from app.domain.credentials import resolve_web_session
+from app.domain.errors import DomainError, Forbidden, Unauthenticated
+from app.domain.tokens import TokenGrant, require_scope, resolve_token
+from app.settings import Settings
+
+SESSION_COOKIE = "accord_session"
+ROLE_RANK = {"annotator": 0, "lead": 1, "admin": 2}
+RULES = ("public", "user", "lead", "admin", "token")
+
+PUBLIC: dict[str, Any] = {"auth": "public"}
+ANY_USER: dict[str, Any] = {"auth": "user"}
+LEAD: dict[str, Any] = {"auth": "lead"}
+ADMIN: dict[str, Any] = {"auth": "admin"}
+
+
+def token_scope(scope: str) -> dict[str, Any]:
+    """The rule for an API handler that needs a bearer token with ``scope``."""
+    return {"auth": "token", "scope": scope}
+
+
+class LoginRequired(DomainError):
+    """A page needs a logged-in user; HTML handlers answer with a redirect to /login."""
+
+    code = "login_required"
+    status_code = 401
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The logged-in person behind a browser request."""
+
+    user: User
+    session_token: str
+
+
+def rule_of(handler: BaseRouteHandler) -> str | None:
+    """The authorization rule a handler declares, or None if it declares none."""
+    rule = handler.opt.get("auth")
+    return rule if rule in RULES else None
+
+
+def _resolve_viewer(factory: sessionmaker[Session], raw: str, hours: int) -> Viewer | None:
+    with session_scope(factory) as session:
+        web_session = resolve_web_session(session, raw, lifetime=timedelta(hours=hours))
+        if web_session is None:
+            return None
+        session.expunge(web_session.user)
+        return Viewer(web_session.user, raw)
+
+
+def _resolve_grant(factory: sessionmaker[Session], raw: str, scope: str) -> TokenGrant:
+    with session_scope(factory) as session:
+        grant = resolve_token(session, raw)
+        require_scope(grant, scope)
+        session.expunge_all()
+        return grant
+
+
+async def authorize(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """The one guard: enforce the handler's declared rule, or refuse if it declares none."""
+    rule = rule_of(handler)
+    if rule is None:
+        raise Forbidden(f"route {handler} has no authorization rule")
+    state = connection.app.state
+    settings: Settings = state.settings
+    factory: sessionmaker[Session] = state.session_factory
+    if rule == "token":
+        header = connection.headers.get("authorization", "")
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise Unauthenticated(
+                "send an API token as 'Authorization: Bearer <token>'", code="missing_token"
+            )
+        grant = await anyio.to_thread.run_sync(_resolve_grant, factory, raw, handler.opt["scope"])
+        connection.state.grant = grant
+        return
+    raw_session = connection.cookies.get(SESSION_COOKIE)
+    viewer = None
+    if raw_session:
+        viewer = await anyio.to_thread.run_sync(
+            _resolve_viewer, factory, raw_session, settings.session_hours
+        )
+    connection.state.viewer = viewer
+    if rule == "public":
+        return
+    if viewer is None:
+        raise LoginRequired("please log in")
+    if ROLE_RANK[viewer.user.role] < ROLE_RANK.get(rule, 0):
+        raise Forbidden(f"this page is for {rule}s")

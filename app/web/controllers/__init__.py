@@ -1,0 +1,19 @@
+"""HTML page controllers, one per area."""
+
+from app.web.controllers.admin_jobs import AdminJobsController
+from app.web.controllers.admin_tokens import AdminTokensController
+from app.web.controllers.admin_users import AdminUsersController
+from app.web.controllers.health import HealthController
+from app.web.controllers.home import HomeController
+from app.web.controllers.projects import ProjectPagesController
+from app.web.controllers.session import SessionController
+
+PAGE_CONTROLLERS = [
+    AdminJobsController,
+    AdminTokensController,
+    AdminUsersController,
+    HealthController,
+    HomeController,
+    ProjectPagesController,
+    SessionController,
+]

@@ -1,0 +1,28 @@
+"""The home page: an annotator's projects or a lead's overview, by role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.response import Template
+from sqlalchemy.orm import Session
+
+from app.domain.queries import home_cards
+from app.web.auth import ANY_USER, Viewer
+from app.web.htmx import page_or_partial
+
+
+class HomeController(Controller):
+    """``/``: what the viewer works on."""
+
+    @get("/", opt=ANY_USER, sync_to_thread=True)
+    def home(self, request: Request[Any, Any, Any], db: Session, viewer: Viewer) -> Template:
+        """Annotators see their projects with "Start labeling"; leads and admins see counts."""
+        cards = home_cards(db, viewer.user)
+        return page_or_partial(
+            request,
+            "home/page.html",
+            "home/_projects.html",
+            {"viewer": viewer, "cards": cards},
+        )

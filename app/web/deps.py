@@ -1,0 +1,44 @@
+"""Dependencies handlers ask for: a database session, the viewer, the API token grant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from sqlalchemy.orm import Session
+
+from app.domain.errors import Unauthenticated
+from app.domain.tokens import TokenGrant
+from app.web.auth import LoginRequired, Viewer
+
+
+def provide_db(state: State) -> Iterator[Session]:
+    """A session for one request; handlers commit explicitly, anything uncommitted rolls back."""
+    session: Session = state.session_factory()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def provide_viewer(request: Request[Any, Any, Any]) -> Viewer:
+    """The logged-in viewer the guard resolved (only on user/lead/admin routes)."""
+    viewer: Viewer | None = getattr(request.state, "viewer", None)
+    if viewer is None:
+        raise LoginRequired("please log in")
+    return viewer
+
+
+def provide_optional_viewer(request: Request[Any, Any, Any]) -> Viewer | None:
+    """The viewer if someone is logged in (public pages)."""
+    return getattr(request.state, "viewer", None)
+
+
+def provide_grant(request: Request[Any, Any, Any]) -> TokenGrant:
+    """The API token grant the guard resolved (only on token routes)."""
+    grant: TokenGrant | None = getattr(request.state, "grant", None)
+    if grant is None:
+        raise Unauthenticated("send an API token as 'Authorization: Bearer <token>'")
+    return grant

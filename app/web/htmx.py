@@ -1,0 +1,38 @@
+"""One helper decides between a full page and the partial an HTMX request swaps in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from litestar import Request
+from litestar.response import Template
+
+
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
+    """True for an HTMX request that expects a fragment (not a history restore)."""
+    return (
+        request.headers.get("hx-request") == "true"
+        and request.headers.get("hx-history-restore-request") != "true"
+    )
+
+
+def page_or_partial(
+    request: Request[Any, Any, Any],
+    page: str,
+    partial: str,
+    context: Mapping[str, Any],
+    *,
+    status_code: int = 200,
+    trigger: str | None = None,
+) -> Template:
+    """Render ``partial`` for HTMX requests and ``page`` (which includes it) otherwise."""
+    headers = {"Vary": "HX-Request"}
+    if trigger:
+        headers["HX-Trigger"] = trigger
+    return Template(
+        template_name=partial if is_htmx(request) else page,
+        context=dict(context),
+        status_code=status_code,
+        headers=headers,
+    )
