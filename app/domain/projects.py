@@ -234,7 +234,7 @@ def list_members(session: Session, project: Project) -> list[tuple[User, Members
         .where(Membership.project_id == project.id)
         .order_by(User.role, User.email)
     )
-    return [(user, membership) for user, membership in rows.tuples()]
+    return [(user, membership) for user, membership in rows]
 
 
 def project_input_from_json(body: dict[str, Any]) -> ProjectInput:
@@ -280,3 +280,9 @@ def project_input_from_json(body: dict[str, Any]) -> ProjectInput:
         scale=body.get("scale"),
         lease_seconds=int(body.get("lease_seconds", 900)),
     )
+
+
+def tag_names(session: Session, project: Project) -> dict[int, str]:
+    """The project's tags by id."""
+    rows = session.execute(select(Tag.id, Tag.name).where(Tag.project_id == project.id))
+    return {tag_id: name for tag_id, name in rows}

@@ -31,7 +31,7 @@ def home_cards(session: Session, user: User) -> list[ProjectCard]:
         s.project_id: s
         for s in session.scalars(select(ProjectStats).where(ProjectStats.project_id.in_(ids)))
     }
-    mine = dict(
+    mine: dict[int, int] = dict(  # type: ignore[arg-type]
         session.execute(
             select(Annotation.project_id, func.count())
             .where(
@@ -40,14 +40,14 @@ def home_cards(session: Session, user: User) -> list[ProjectCard]:
                 Annotation.project_id.in_(ids),
             )
             .group_by(Annotation.project_id)
-        ).tuples()
+        ).all()
     )
-    members = dict(
+    members: dict[int, int] = dict(  # type: ignore[arg-type]
         session.execute(
             select(Membership.project_id, func.count())
             .where(Membership.project_id.in_(ids), Membership.status == "active")
             .group_by(Membership.project_id)
-        ).tuples()
+        ).all()
     )
     return [
         ProjectCard(p, stats.get(p.id), int(mine.get(p.id, 0)), int(members.get(p.id, 0)))

@@ -59,7 +59,14 @@ class Viewer:
 
 
 def rule_of(handler: BaseRouteHandler) -> str | None:
-    """The authorization rule a handler declares, or None if it declares none."""
+    """The authorization rule a handler declares, or None if it declares none.
+
+    Litestar's automatic OPTIONS handlers only list allowed methods and are public.
+    """
+    if handler.handler_name == "options_handler" and getattr(handler, "http_methods", None) == {
+        "OPTIONS"
+    }:
+        return "public"
     rule = handler.opt.get("auth")
     return rule if rule in RULES else None
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy.orm import Session
 
 from app.domain.errors import Unauthenticated
@@ -42,3 +43,10 @@ def provide_grant(request: Request[Any, Any, Any]) -> TokenGrant:
     if grant is None:
         raise Unauthenticated("send an API token as 'Authorization: Bearer <token>'")
     return grant
+
+
+# Explicit markers for handler signatures (Litestar's inferred style is deprecated).
+Db: TypeAlias = NamedDependency[Session]
+CurrentViewer: TypeAlias = NamedDependency[Viewer]
+MaybeViewer: TypeAlias = NamedDependency[Viewer | None]
+Grant: TypeAlias = NamedDependency[TokenGrant]

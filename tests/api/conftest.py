@@ -16,6 +16,7 @@ def make_token(app: Litestar, email: str, **kwargs: Any) -> dict[str, str]:
     """Create a token for the user with ``email``; returns the Authorization header."""
     with session_scope(make_session_factory(app.state.engine)) as session:
         user = get_user_by_email(session, email)
-        _, raw = create_token(session, user, name=kwargs.pop("name", "test"), actor_id=None,
-                              **kwargs)
+        _, raw = create_token(
+            session, user, name=kwargs.pop("name", "test"), actor_id=None, **kwargs
+        )
     return {"Authorization": f"Bearer {raw}"}

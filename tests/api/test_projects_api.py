@@ -11,9 +11,14 @@ from tests.api.conftest import make_token
 from tests.web.conftest import commit_user
 
 SENTIMENT: dict[str, Any] = {
-    "slug": "reviews", "name": "Reviews", "kind": "single_choice", "overlap": 3,
-    "labels": [{"key": "pos", "name": "Positive", "hotkey": "p"},
-               {"key": "neg", "name": "Negative"}],
+    "slug": "reviews",
+    "name": "Reviews",
+    "kind": "single_choice",
+    "overlap": 3,
+    "labels": [
+        {"key": "pos", "name": "Positive", "hotkey": "p"},
+        {"key": "neg", "name": "Negative"},
+    ],
     "rules": [{"tag": "sarcasm", "text": "Label what the author *means*."}],
     "guidelines": "# Sentiment\nLabel the author's sentiment.",
 }
@@ -38,13 +43,15 @@ def test_lead_creates_a_project_with_spec_v1_published(
     assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
 
 
-def test_invalid_project_names_each_bad_field(
-    app: Litestar, client: TestClient[Litestar]
-) -> None:
+def test_invalid_project_names_each_bad_field(app: Litestar, client: TestClient[Litestar]) -> None:
     commit_user(app, email="lee@example.test", role="lead")
     headers = make_token(app, "lee@example.test")
-    bad = dict(SENTIMENT, slug="Not A Slug", kind="free_text",
-               labels=[{"key": "a", "name": "A"}, {"key": "a", "name": "Again"}])
+    bad = dict(
+        SENTIMENT,
+        slug="Not A Slug",
+        kind="free_text",
+        labels=[{"key": "a", "name": "A"}, {"key": "a", "name": "Again"}],
+    )
     response = client.post("/api/v1/projects/", json=bad, headers=headers)
     assert response.status_code == 422
     error = response.json()["error"]
@@ -52,8 +59,11 @@ def test_invalid_project_names_each_bad_field(
     assert set(error["details"]["fields"]) >= {"slug", "kind"}
     missing = client.post("/api/v1/projects/", json={"name": "x"}, headers=headers)
     assert missing.status_code == 422 and "error" in missing.json()
-    not_json = client.post("/api/v1/projects/", content=b"{nope",
-                           headers={**headers, "Content-Type": "application/json"})
+    not_json = client.post(
+        "/api/v1/projects/",
+        content=b"{nope",
+        headers={**headers, "Content-Type": "application/json"},
+    )
     assert not_json.status_code in (400, 422) and "error" in not_json.json()
 
 
@@ -87,24 +97,32 @@ def test_members_are_managed_by_leads(app: Litestar, client: TestClient[Litestar
     client.post("/api/v1/projects/", json=SENTIMENT, headers=lead)
     ann = make_token(app, "ann@example.test")
     assert client.get("/api/v1/projects/reviews", headers=ann).status_code == 404
-    added = client.post("/api/v1/projects/reviews/members", json={"email": "ann@example.test"},
-                        headers=lead)
+    added = client.post(
+        "/api/v1/projects/reviews/members", json={"email": "ann@example.test"}, headers=lead
+    )
     assert added.status_code == 201
-    assert client.post("/api/v1/projects/reviews/members", json={"email": "ann@example.test"},
-                       headers=lead).status_code == 200
+    assert (
+        client.post(
+            "/api/v1/projects/reviews/members", json={"email": "ann@example.test"}, headers=lead
+        ).status_code
+        == 200
+    )
     assert client.get("/api/v1/projects/reviews", headers=ann).status_code == 200
     members = client.get("/api/v1/projects/reviews/members", headers=ann).json()["members"]
     assert {m["role"] for m in members} == {"lead", "annotator"}
     assert all(m["email"] is None for m in members)  # annotators do not see emails
-    unknown = client.post("/api/v1/projects/reviews/members", json={"email": "x@example.test"},
-                          headers=lead)
+    unknown = client.post(
+        "/api/v1/projects/reviews/members", json={"email": "x@example.test"}, headers=lead
+    )
     assert unknown.status_code == 404
 
 
 def test_bad_tokens_get_401_with_a_reason(app: Litestar, client: TestClient[Litestar]) -> None:
-    for header, code in [({}, "missing_token"),
-                         ({"Authorization": "Basic abc"}, "missing_token"),
-                         ({"Authorization": "Bearer acc_nope"}, "invalid_token")]:
+    for header, code in [
+        ({}, "missing_token"),
+        ({"Authorization": "Basic abc"}, "missing_token"),
+        ({"Authorization": "Bearer acc_nope"}, "invalid_token"),
+    ]:
         response = client.get("/api/v1/projects/", headers=header)
         assert response.status_code == 401
         assert response.json()["error"]["code"] == code
@@ -151,7 +169,8 @@ def test_body_size_limit_is_enforced(app: Litestar, client: TestClient[Litestar]
     headers = make_token(app, "lee@example.test")
     limit = app.state.settings.max_body_bytes
     big = b'{"slug": "' + b"x" * (limit + 1) + b'"}'
-    response = client.post("/api/v1/projects/", content=big,
-                           headers={**headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/projects/", content=big, headers={**headers, "Content-Type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"

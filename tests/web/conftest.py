@@ -19,8 +19,13 @@ from tests.factories import DEFAULT_PASSWORD, make_user
 @pytest.fixture
 def settings(database_url: str, tmp_path: Any) -> Settings:
     """Settings for a test app on the per-test database, with the embedded broker."""
-    return Settings(env="test", database_url=database_url, load_demo=False,
-                    data_dir=str(tmp_path), login_max_failures=3)
+    return Settings(
+        env="test",
+        database_url=database_url,
+        load_demo=False,
+        data_dir=str(tmp_path),
+        login_max_failures=3,
+    )
 
 
 @pytest.fixture
@@ -59,8 +64,14 @@ def csrf_token(client: TestClient[Litestar]) -> str:
     return str(client.cookies["csrftoken"])
 
 
-def post_form(client: TestClient[Litestar], url: str, data: dict[str, Any] | None = None,
-              *, htmx: bool = False, **kwargs: Any) -> Any:
+def post_form(
+    client: TestClient[Litestar],
+    url: str,
+    data: dict[str, Any] | None = None,
+    *,
+    htmx: bool = False,
+    **kwargs: Any,
+) -> Any:
     """POST a form the way the browser does: with the CSRF field, optionally as HTMX."""
     body = dict(data or {})
     body["_csrf_token"] = csrf_token(client)

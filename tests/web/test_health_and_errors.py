@@ -33,7 +33,11 @@ def test_openapi_schema_is_served_and_lists_the_api(client: TestClient[Litestar]
 
 
 def test_markdown_is_sanitized() -> None:
-    html = str(render_markdown("# Rule\n<script>alert(1)</script>\n[x](javascript:alert(1))\n"
-                               "<img src=x onerror=alert(1)> **ok**"))
+    html = str(
+        render_markdown(
+            "# Rule\n<script>alert(1)</script>\n[x](javascript:alert(1))\n"
+            "<img src=x onerror=alert(1)> **ok**"
+        )
+    )
     assert "<h1>Rule</h1>" in html and "<strong>ok</strong>" in html
     assert "<script" not in html and "<img" not in html and 'href="javascript' not in html

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from litestar import Controller, get
-from sqlalchemy.orm import Session
+from litestar.params import FromPath
 
 from app.db.models import Project
 from app.domain.errors import NotFound
 from app.domain.outbox import get_job
 from app.domain.projects import can_reach
-from app.domain.tokens import TokenGrant
 from app.web.api.schemas import JobOut, job_out
 from app.web.auth import token_scope
+from app.web.deps import Db, Grant
 
 
 class JobsApi(Controller):
@@ -22,7 +22,7 @@ class JobsApi(Controller):
     security = [{"BearerToken": []}]
 
     @get("/{job_id:str}", opt=token_scope("jobs:read"), sync_to_thread=True)
-    def read(self, db: Session, grant: TokenGrant, job_id: str) -> JobOut:
+    def read(self, db: Db, grant: Grant, job_id: FromPath[str]) -> JobOut:
         """``{id, kind, status, progress, error, result}``; jobs of unreachable projects are 404."""
         job = get_job(db, job_id)
         if job.project_id is not None:

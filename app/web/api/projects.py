@@ -6,11 +6,11 @@ from dataclasses import asdict
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath
 from litestar.response import Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Project, Tag
+from app.db.models import Project
 from app.domain.errors import Forbidden, NotFound
 from app.domain.outbox import enqueue_job
 from app.domain.people import get_user_by_email
@@ -22,6 +22,7 @@ from app.domain.projects import (
     get_project,
     list_members,
     project_input_from_json,
+    tag_names,
     visible_projects,
 )
 from app.domain.tokens import TokenGrant
@@ -37,6 +38,7 @@ from app.web.api.schemas import (
     project_out,
 )
 from app.web.auth import token_scope
+from app.web.deps import Db, Grant
 
 
 def project_for(db: Session, grant: TokenGrant, slug: str) -> Project:
@@ -47,10 +49,6 @@ def project_for(db: Session, grant: TokenGrant, slug: str) -> Project:
     return project
 
 
-def _tag_names(db: Session, project: Project) -> dict[int, str]:
-    return dict(db.execute(select(Tag.id, Tag.name).where(Tag.project_id == project.id)).tuples())
-
-
 class ProjectsApi(Controller):
     """Projects through the JSON API."""
 
@@ -59,14 +57,14 @@ class ProjectsApi(Controller):
     security = [{"BearerToken": []}]
 
     @get("/", opt=token_scope("projects:read"), sync_to_thread=True)
-    def list_projects(self, db: Session, grant: TokenGrant) -> ProjectList:
+    def list_projects(self, db: Db, grant: Grant) -> ProjectList:
         """The projects this token reaches."""
         return ProjectList(
             [project_out(p) for p in visible_projects(db, grant.user) if grant.reaches(p.id)]
         )
 
     @post("/", opt=token_scope("projects:write"), sync_to_thread=True, status_code=201)
-    def create(self, db: Session, grant: TokenGrant, data: ProjectIn) -> ProjectOut:
+    def create(self, db: Db, grant: Grant, data: ProjectIn) -> ProjectOut:
         """Create a project with spec v1 published (leads and admins)."""
         if grant.user.role not in ("lead", "admin"):
             raise Forbidden("only leads and admins create projects")
@@ -74,16 +72,16 @@ class ProjectsApi(Controller):
         body["rules"] = [r for r in body["rules"]]
         project = create_project(db, project_input_from_json(body), actor=grant.user)
         db.commit()
-        return project_out(project, current_spec(db, project), _tag_names(db, project))
+        return project_out(project, current_spec(db, project), tag_names(db, project))
 
     @get("/{slug:str}", opt=token_scope("projects:read"), sync_to_thread=True)
-    def read(self, db: Session, grant: TokenGrant, slug: str) -> ProjectOut:
+    def read(self, db: Db, grant: Grant, slug: FromPath[str]) -> ProjectOut:
         """One project with its current spec."""
         project = project_for(db, grant, slug)
-        return project_out(project, current_spec(db, project), _tag_names(db, project))
+        return project_out(project, current_spec(db, project), tag_names(db, project))
 
     @get("/{slug:str}/members", opt=token_scope("projects:read"), sync_to_thread=True)
-    def members(self, db: Session, grant: TokenGrant, slug: str) -> MemberList:
+    def members(self, db: Db, grant: Grant, slug: FromPath[str]) -> MemberList:
         """Who works on the project."""
         project = project_for(db, grant, slug)
         show = grant.user.role in ("lead", "admin")
@@ -92,7 +90,7 @@ class ProjectsApi(Controller):
         )
 
     @post("/{slug:str}/members", opt=token_scope("projects:write"), sync_to_thread=True)
-    def add(self, db: Session, grant: TokenGrant, slug: str, data: MemberIn) -> Response[Any]:
+    def add(self, db: Db, grant: Grant, slug: FromPath[str], data: MemberIn) -> Response[Any]:
         """Add a person (by email) to the project; 201 if added, 200 if already a member."""
         project = project_for(db, grant, slug)
         if grant.user.role not in ("lead", "admin"):
@@ -108,7 +106,7 @@ class ProjectsApi(Controller):
         "/{slug:str}/recount", opt=token_scope("jobs:write"), sync_to_thread=True, status_code=202
     )
     def recount(
-        self, request: Request[Any, Any, Any], db: Session, grant: TokenGrant, slug: str
+        self, request: Request[Any, Any, Any], db: Db, grant: Grant, slug: FromPath[str]
     ) -> JobRef:
         """Queue a recount of the project's figures (202 + job)."""
         project = project_for(db, grant, slug)

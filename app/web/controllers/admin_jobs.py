@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get
+from litestar.params import FromQuery
 from litestar.response import Template
-from sqlalchemy.orm import Session
 
 from app.domain.outbox import list_jobs
-from app.web.auth import ADMIN, Viewer
+from app.web.auth import ADMIN
+from app.web.deps import CurrentViewer, Db
 from app.web.htmx import page_or_partial
 
 
@@ -23,9 +24,9 @@ class AdminJobsController(Controller):
     def jobs(
         self,
         request: Request[Any, Any, Any],
-        db: Session,
-        viewer: Viewer,
-        status: str | None = None,
+        db: Db,
+        viewer: CurrentViewer,
+        status: FromQuery[str | None] = None,
     ) -> Template:
         """The newest jobs (optionally by status); the table refreshes itself while any run."""
         rows = list_jobs(db, limit=100, status=status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 from sqlalchemy.orm import Session
 
@@ -13,6 +14,7 @@ from app.domain.errors import InvalidInput, NotFound
 from app.domain.projects import visible_projects
 from app.web.auth import ADMIN, Viewer
 from app.web.controllers.forms import FormData, field, many
+from app.web.deps import CurrentViewer, Db
 from app.web.htmx import is_htmx, page_or_partial
 
 
@@ -36,7 +38,9 @@ class AdminTokensController(Controller):
         return context
 
     @get("/", sync_to_thread=True)
-    def list_tokens(self, request: Request[Any, Any, Any], db: Session, viewer: Viewer) -> Template:
+    def list_tokens(
+        self, request: Request[Any, Any, Any], db: Db, viewer: CurrentViewer
+    ) -> Template:
         """Every token (never its secret) and the form to issue one."""
         return page_or_partial(
             request, "admin/tokens.html", "admin/_tokens_table.html", self._context(db, viewer)
@@ -44,7 +48,7 @@ class AdminTokensController(Controller):
 
     @post("/", sync_to_thread=True)
     def create_token(
-        self, request: Request[Any, Any, Any], db: Session, viewer: Viewer, data: FormData
+        self, request: Request[Any, Any, Any], db: Db, viewer: CurrentViewer, data: FormData
     ) -> Template:
         """Issue a token for a person; its secret is shown once, here."""
         form = {
@@ -91,7 +95,11 @@ class AdminTokensController(Controller):
 
     @post("/{token_id:int}/revoke", sync_to_thread=True)
     def revoke(
-        self, request: Request[Any, Any, Any], db: Session, viewer: Viewer, token_id: int
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        viewer: CurrentViewer,
+        token_id: FromPath[int],
     ) -> Response[Any]:
         """Revoke a token; it stops working at once."""
         token = tokens.revoke_token(db, token_id, actor=viewer.user)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
-from sqlalchemy.orm import Session
 
 from app.db.models import User
 from app.db.models.people import ROLES
@@ -14,6 +14,7 @@ from app.domain import people
 from app.domain.errors import Conflict, InvalidInput
 from app.web.auth import ADMIN, Viewer
 from app.web.controllers.forms import FormData, field
+from app.web.deps import CurrentViewer, Db
 from app.web.htmx import is_htmx, page_or_partial
 
 
@@ -24,7 +25,9 @@ class AdminUsersController(Controller):
     opt = ADMIN
 
     @get("/", sync_to_thread=True)
-    def list_users(self, request: Request[Any, Any, Any], db: Session, viewer: Viewer) -> Template:
+    def list_users(
+        self, request: Request[Any, Any, Any], db: Db, viewer: CurrentViewer
+    ) -> Template:
         """Everyone, with their role and status, and the form to add a person."""
         return page_or_partial(
             request,
@@ -42,7 +45,7 @@ class AdminUsersController(Controller):
 
     @post("/", sync_to_thread=True)
     def create_user(
-        self, request: Request[Any, Any, Any], db: Session, viewer: Viewer, data: FormData
+        self, request: Request[Any, Any, Any], db: Db, viewer: CurrentViewer, data: FormData
     ) -> Template:
         """Create a person; the generated password is shown once."""
         form = {
@@ -100,9 +103,9 @@ class AdminUsersController(Controller):
     def set_role(
         self,
         request: Request[Any, Any, Any],
-        db: Session,
-        viewer: Viewer,
-        user_id: int,
+        db: Db,
+        viewer: CurrentViewer,
+        user_id: FromPath[int],
         data: FormData,
     ) -> Response[Any]:
         """Change a role; the person's sessions end so it applies at once."""
@@ -112,7 +115,7 @@ class AdminUsersController(Controller):
 
     @post("/{user_id:int}/disable", sync_to_thread=True)
     def disable(
-        self, request: Request[Any, Any, Any], db: Session, viewer: Viewer, user_id: int
+        self, request: Request[Any, Any, Any], db: Db, viewer: CurrentViewer, user_id: FromPath[int]
     ) -> Response[Any]:
         """Disable a person: sessions end, tokens stop working."""
         user = people.disable_user(db, user_id, actor_id=viewer.user.id)
@@ -121,7 +124,7 @@ class AdminUsersController(Controller):
 
     @post("/{user_id:int}/enable", sync_to_thread=True)
     def enable(
-        self, request: Request[Any, Any, Any], db: Session, viewer: Viewer, user_id: int
+        self, request: Request[Any, Any, Any], db: Db, viewer: CurrentViewer, user_id: FromPath[int]
     ) -> Response[Any]:
         """Re-enable a disabled person."""
         user = people.enable_user(db, user_id, actor_id=viewer.user.id)

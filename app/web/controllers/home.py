@@ -6,10 +6,10 @@ from typing import Any
 
 from litestar import Controller, Request, get
 from litestar.response import Template
-from sqlalchemy.orm import Session
 
 from app.domain.queries import home_cards
-from app.web.auth import ANY_USER, Viewer
+from app.web.auth import ANY_USER
+from app.web.deps import CurrentViewer, Db
 from app.web.htmx import page_or_partial
 
 
@@ -17,7 +17,7 @@ class HomeController(Controller):
     """``/``: what the viewer works on."""
 
     @get("/", opt=ANY_USER, sync_to_thread=True)
-    def home(self, request: Request[Any, Any, Any], db: Session, viewer: Viewer) -> Template:
+    def home(self, request: Request[Any, Any, Any], db: Db, viewer: CurrentViewer) -> Template:
         """Annotators see their projects with "Start labeling"; leads and admins see counts."""
         cards = home_cards(db, viewer.user)
         return page_or_partial(

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Project, Tag
+from app.db.models import Project
 from app.domain.errors import NotFound
 from app.domain.outbox import enqueue_job, get_job
-from app.domain.projects import can_reach, current_spec, get_project, list_members
+from app.domain.projects import can_reach, current_spec, get_project, list_members, tag_names
 from app.domain.queries import project_stats
 from app.web.auth import ANY_USER, LEAD, Viewer
+from app.web.deps import CurrentViewer, Db
 from app.web.htmx import page_or_partial
 
 
@@ -33,14 +34,12 @@ class ProjectPagesController(Controller):
 
     @get("/", opt=ANY_USER, sync_to_thread=True)
     def overview(
-        self, request: Request[Any, Any, Any], db: Session, viewer: Viewer, slug: str
+        self, request: Request[Any, Any, Any], db: Db, viewer: CurrentViewer, slug: FromPath[str]
     ) -> Template:
         """The spec in force, with its rules per edge-case tag; members and counts for leads."""
         project = reachable_project(db, viewer, slug)
         spec = current_spec(db, project)
-        tags = dict(
-            db.execute(select(Tag.id, Tag.name).where(Tag.project_id == project.id)).tuples()
-        )
+        tags = tag_names(db, project)
         is_lead = viewer.user.role in ("lead", "admin")
         return page_or_partial(
             request,
@@ -60,7 +59,7 @@ class ProjectPagesController(Controller):
 
     @post("/recount", opt=LEAD, sync_to_thread=True)
     def recount(
-        self, request: Request[Any, Any, Any], db: Session, viewer: Viewer, slug: str
+        self, request: Request[Any, Any, Any], db: Db, viewer: CurrentViewer, slug: FromPath[str]
     ) -> Template:
         """Queue a recount of the project's figures; the panel polls until it is done."""
         project = reachable_project(db, viewer, slug)
@@ -86,7 +85,9 @@ class ProjectPagesController(Controller):
         )
 
     @get("/stats", opt=LEAD, sync_to_thread=True)
-    def stats(self, db: Session, viewer: Viewer, slug: str, job: str | None = None) -> Template:
+    def stats(
+        self, db: Db, viewer: CurrentViewer, slug: FromPath[str], job: FromQuery[str | None] = None
+    ) -> Template:
         """The counts panel; while ``job`` is pending it keeps polling."""
         project = reachable_project(db, viewer, slug)
         pending = get_job(db, job) if job else None

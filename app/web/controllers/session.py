@@ -6,14 +6,15 @@ from datetime import timedelta
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromQuery
 from litestar.response import Redirect, Response, Template
-from sqlalchemy.orm import Session
 
 from app.domain.credentials import authenticate, end_web_session, start_web_session
 from app.domain.errors import RateLimited, Unauthenticated
 from app.settings import Settings
-from app.web.auth import ANY_USER, PUBLIC, SESSION_COOKIE, Viewer
+from app.web.auth import ANY_USER, PUBLIC, SESSION_COOKIE
 from app.web.controllers.forms import FormData, field
+from app.web.deps import CurrentViewer, Db, MaybeViewer
 
 
 def _safe_next(target: str) -> str:
@@ -27,14 +28,14 @@ class SessionController(Controller):
     """The login form, the login itself and logout."""
 
     @get("/login", opt=PUBLIC, sync_to_thread=False)
-    def login_form(self, maybe_viewer: Viewer | None, next: str = "/") -> Response[Any]:
+    def login_form(self, maybe_viewer: MaybeViewer, next: FromQuery[str] = "/") -> Response[Any]:
         """Show the login form (or go home if already logged in)."""
         if maybe_viewer is not None:
             return Redirect(_safe_next(next), status_code=303)
         return Template("auth/login.html", context={"next": _safe_next(next), "error": None})
 
     @post("/login", opt=PUBLIC, sync_to_thread=True)
-    def login(self, request: Request[Any, Any, Any], db: Session, data: FormData) -> Response[Any]:
+    def login(self, request: Request[Any, Any, Any], db: Db, data: FormData) -> Response[Any]:
         """Check the credentials, rotate the session id, and go where the user was headed."""
         settings: Settings = request.app.state.settings
         email, password = field(data, "email"), str(data.get("password", ""))
@@ -74,7 +75,7 @@ class SessionController(Controller):
         return response
 
     @post("/logout", opt=ANY_USER, sync_to_thread=True)
-    def logout(self, db: Session, viewer: Viewer) -> Response[Any]:
+    def logout(self, db: Db, viewer: CurrentViewer) -> Response[Any]:
         """End the session everywhere it could be replayed and go to the login page."""
         end_web_session(db, viewer.session_token)
         db.commit()
