@@ -179,6 +179,61 @@ def users_create(email: str, role: str, name: str, password_stdin: bool) -> None
         click.echo(f"password (shown once): {generated}")
 
 
+@users.command("list")
+def users_list() -> None:
+    """List everyone with their role and status."""
+    from app.domain.people import list_users
+
+    with session_scope(_session_factory(_settings())) as session:
+        for user in list_users(session):
+            status = "active" if user.is_active else "disabled"
+            login = "" if user.password_hash else " (no login)"
+            click.echo(f"{user.email or user.handle:<40} {user.role:<10} {status}{login}")
+
+
+@users.command("set-role")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "lead", "annotator"]))
+def users_set_role(email: str, role: str) -> None:
+    """Change a person's role; their sessions end so it applies at once."""
+    from app.domain.people import get_user_by_email, set_role
+
+    try:
+        with session_scope(_session_factory(_settings())) as session:
+            set_role(session, get_user_by_email(session, email).id, role, actor_id=None)
+    except DomainError as exc:
+        raise _click_error(exc) from None
+    click.echo(f"{email} is now {role}")
+
+
+@users.command("disable")
+@click.option("--email", required=True)
+def users_disable(email: str) -> None:
+    """Disable a person: they are logged out and their tokens stop working."""
+    from app.domain.people import disable_user, get_user_by_email
+
+    try:
+        with session_scope(_session_factory(_settings())) as session:
+            disable_user(session, get_user_by_email(session, email).id, actor_id=None)
+    except DomainError as exc:
+        raise _click_error(exc) from None
+    click.echo(f"{email} is disabled")
+
+
+@users.command("enable")
+@click.option("--email", required=True)
+def users_enable(email: str) -> None:
+    """Re-enable a disabled person."""
+    from app.domain.people import enable_user, get_user_by_email
+
+    try:
+        with session_scope(_session_factory(_settings())) as session:
+            enable_user(session, get_user_by_email(session, email).id, actor_id=None)
+    except DomainError as exc:
+        raise _click_error(exc) from None
+    click.echo(f"{email} is enabled")
+
+
 @main.group()
 def tokens() -> None:
     """API tokens."""
@@ -216,6 +271,40 @@ def tokens_create(
         f"projects: {', '.join(projects) or 'all reachable'}"
     )
     click.echo(raw)
+
+
+@tokens.command("list")
+@click.option("--email", default=None, help="Only this person's tokens.")
+def tokens_list(email: str | None) -> None:
+    """List tokens (never their secrets)."""
+    from app.domain.people import get_user_by_email
+    from app.domain.tokens import list_tokens
+
+    try:
+        with session_scope(_session_factory(_settings())) as session:
+            owner = get_user_by_email(session, email).id if email else None
+            for token in list_tokens(session, owner):
+                state = "revoked" if token.revoked_at else "active"
+                click.echo(
+                    f"{token.id:>5}  {token.prefix}…  {token.name:<24} "
+                    f"{token.user.email:<32} {state}"
+                )
+    except DomainError as exc:
+        raise _click_error(exc) from None
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    """Revoke token TOKEN_ID (see `accord tokens list`); it stops working at once."""
+    from app.domain.tokens import revoke_token
+
+    try:
+        with session_scope(_session_factory(_settings())) as session:
+            revoke_token(session, token_id, actor=None)
+    except DomainError as exc:
+        raise _click_error(exc) from None
+    click.echo(f"token {token_id} revoked")
 
 
 @main.command()
@@ -258,3 +347,4 @@ def _load_demo(settings: Settings, factory) -> None:  # type: ignore[no-untyped-
     with os.fdopen(fd, "w") as fh:
         fh.write("Accord demo logins\n" + "\n".join(lines) + "\n")
     click.echo(f"(also saved, readable only by you, to {path})")
+    click.echo("For the admin pages, create an admin: accord users create --email E --role admin")

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.db.base import Base
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
+from app.domain import credentials
 
 POSTGRES_URL = os.environ.get(
     "ACCORD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -29,6 +31,8 @@ POSTGRES_URL = os.environ.get(
 REDIS_URL = os.environ.get("ACCORD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 RABBITMQ_URL = os.environ.get("ACCORD_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+pytest_plugins = ["tests.apps"]
 
 
 def require_service(name: str, url: str) -> None:
@@ -45,6 +49,13 @@ def require_service(name: str, url: str) -> None:
         pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests hash with argon2id at minimal cost; production parameters add ~0.1 s a hash."""
+    monkeypatch.setattr(credentials, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                                parallelism=1))
+
+
 def _truncate_all(engine: Engine) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as conn:
@@ -52,7 +63,7 @@ def _truncate_all(engine: Engine) -> None:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
             for table in tables:
-                conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (our own table names)
+                conn.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture(scope="session")
@@ -114,8 +125,7 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session whose work is rolled back after the test (commits become savepoints)."""
     connection = engine.connect()
     outer = connection.begin()
-    db = Session(bind=connection, join_transaction_mode="create_savepoint",
-                 expire_on_commit=False)
+    db = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     yield db
     db.close()
     outer.rollback()

@@ -38,8 +38,11 @@ def make_project(session: Session, *, actor: User | None = None, **overrides: An
         "name": f"Project {n}",
         "kind": "single_choice",
         "overlap": 3,
-        "labels": [LabelInput("positive", "Positive"), LabelInput("negative", "Negative"),
-                   LabelInput("neutral", "Neutral")],
+        "labels": [
+            LabelInput("positive", "Positive"),
+            LabelInput("negative", "Negative"),
+            LabelInput("neutral", "Neutral"),
+        ],
         "rules": {"sarcasm": "Label the intended meaning, not the literal words."},
         "guidelines": "Label the sentiment the author expresses.",
     }

@@ -8,8 +8,16 @@ from pathlib import Path
 APP = Path(__file__).resolve().parents[1] / "app"
 FORBIDDEN = {
     "domain": ("litestar", "dramatiq", "jinja2", "app.web", "app.jobs", "app.cli"),
-    "analytics": ("litestar", "dramatiq", "jinja2", "sqlalchemy", "app.web", "app.jobs",
-                  "app.db", "app.domain"),
+    "analytics": (
+        "litestar",
+        "dramatiq",
+        "jinja2",
+        "sqlalchemy",
+        "app.web",
+        "app.jobs",
+        "app.db",
+        "app.domain",
+    ),
     "db": ("litestar", "dramatiq", "jinja2", "app.web", "app.jobs", "app.domain"),
 }
 
@@ -35,8 +43,11 @@ def test_lower_layers_do_not_import_upper_ones() -> None:
 
 
 def test_domain_functions_never_commit() -> None:
-    offenders = [str(p.relative_to(APP)) for p in (APP / "domain").rglob("*.py")
-                 if ".commit()" in p.read_text()]
+    offenders = [
+        str(p.relative_to(APP))
+        for p in (APP / "domain").rglob("*.py")
+        if ".commit()" in p.read_text()
+    ]
     assert offenders == []
 
 

@@ -14,8 +14,10 @@ from app.cli import main
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {"ACCORD_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-              "ACCORD_DATA_DIR": str(tmp_path)}
+    values = {
+        "ACCORD_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "ACCORD_DATA_DIR": str(tmp_path),
+    }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return values
@@ -32,28 +34,49 @@ def test_db_upgrade_current_downgrade(env: dict[str, str]) -> None:
 def test_users_and_tokens(env: dict[str, str]) -> None:
     runner = CliRunner()
     runner.invoke(main, ["db", "upgrade"])
-    created = runner.invoke(main, ["users", "create", "--email", "lee@example.test",
-                                   "--role", "lead", "--password-stdin"],
-                            input="a long enough password\n")
+    created = runner.invoke(
+        main,
+        ["users", "create", "--email", "lee@example.test", "--role", "lead", "--password-stdin"],
+        input="a long enough password\n",
+    )
     assert created.exit_code == 0, created.output
     assert "password" not in created.output.split("(lead)")[1]
-    generated = runner.invoke(main, ["users", "create", "--email", "ann@example.test",
-                                     "--role", "annotator"])
+    generated = runner.invoke(
+        main, ["users", "create", "--email", "ann@example.test", "--role", "annotator"]
+    )
     assert "password (shown once): " in generated.output
-    short = runner.invoke(main, ["users", "create", "--email", "x@example.test",
-                                 "--role", "annotator", "--password-stdin"], input="short\n")
+    short = runner.invoke(
+        main,
+        ["users", "create", "--email", "x@example.test", "--role", "annotator", "--password-stdin"],
+        input="short\n",
+    )
     assert short.exit_code != 0 and "password: at least 10 characters" in short.output
     dup = runner.invoke(main, ["users", "create", "--email", "LEE@example.test", "--role", "lead"])
     assert dup.exit_code != 0 and "already exists" in dup.output
-    token = runner.invoke(main, ["tokens", "create", "--email", "lee@example.test", "--name",
-                                 "ci", "--scope", "export:read"])
+    token = runner.invoke(
+        main,
+        [
+            "tokens",
+            "create",
+            "--email",
+            "lee@example.test",
+            "--name",
+            "ci",
+            "--scope",
+            "export:read",
+        ],
+    )
     assert token.exit_code == 0, token.output
     assert token.output.strip().splitlines()[-1].startswith("acc_")
-    bad_scope = runner.invoke(main, ["tokens", "create", "--email", "lee@example.test",
-                                     "--name", "x", "--scope", "everything"])
+    bad_scope = runner.invoke(
+        main,
+        ["tokens", "create", "--email", "lee@example.test", "--name", "x", "--scope", "everything"],
+    )
     assert bad_scope.exit_code != 0 and "unknown scope" in bad_scope.output
-    no_project = runner.invoke(main, ["tokens", "create", "--email", "lee@example.test",
-                                      "--name", "x", "--project", "nope"])
+    no_project = runner.invoke(
+        main,
+        ["tokens", "create", "--email", "lee@example.test", "--name", "x", "--project", "nope"],
+    )
     assert no_project.exit_code != 0 and "no project 'nope'" in no_project.output
 
 
@@ -61,7 +84,9 @@ def test_malformed_database_url_is_a_clear_error(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "app", "db", "current"],
         env={"ACCORD_DATABASE_URL": "nonsense", "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode != 0
     assert "ACCORD_DATABASE_URL is not a database URL" in result.stderr
@@ -70,9 +95,42 @@ def test_malformed_database_url_is_a_clear_error(tmp_path: Path) -> None:
 def test_production_without_secret_refuses_to_serve(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "app", "serve"],
-        env={"ACCORD_ENV": "production", "PATH": "/usr/bin:/bin",
-             "ACCORD_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
-        capture_output=True, text=True, check=False, timeout=60,
+        env={
+            "ACCORD_ENV": "production",
+            "PATH": "/usr/bin:/bin",
+            "ACCORD_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "ACCORD_SECRET_KEY is required" in result.stderr
+
+
+def test_admin_manages_people_and_tokens_from_the_cli(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade"])
+    runner.invoke(main, ["users", "create", "--email", "ann@example.test", "--role", "annotator"])
+    assert (
+        "lead"
+        in runner.invoke(
+            main, ["users", "set-role", "--email", "ann@example.test", "--role", "lead"]
+        ).output
+    )
+    token = (
+        runner.invoke(main, ["tokens", "create", "--email", "ann@example.test", "--name", "ci"])
+        .output.strip()
+        .splitlines()[-1]
+    )
+    listing = runner.invoke(main, ["tokens", "list"]).output
+    assert token[:10] in listing and token not in listing and "active" in listing
+    token_id = listing.split()[0]
+    assert runner.invoke(main, ["tokens", "revoke", token_id]).exit_code == 0
+    assert "revoked" in runner.invoke(main, ["tokens", "list"]).output
+    assert runner.invoke(main, ["users", "disable", "--email", "ann@example.test"]).exit_code == 0
+    assert "disabled" in runner.invoke(main, ["users", "list"]).output
+    assert runner.invoke(main, ["users", "enable", "--email", "ann@example.test"]).exit_code == 0
+    missing = runner.invoke(main, ["users", "disable", "--email", "nobody@example.test"])
+    assert missing.exit_code != 0 and "no user with email" in missing.output

@@ -14,8 +14,11 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_every_setting_is_documented_in_the_readme() -> None:
     text = README.read_text()
-    missing = [f"ACCORD_{f.name.upper()}" for f in fields(Settings)
-               if f"ACCORD_{f.name.upper()}" not in text]
+    missing = [
+        f"ACCORD_{f.name.upper()}"
+        for f in fields(Settings)
+        if f"ACCORD_{f.name.upper()}" not in text
+    ]
     assert missing == []
 
 

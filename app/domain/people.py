@@ -69,7 +69,8 @@ def create_user(
         raise InvalidInput("the user could not be created", field_errors=errors)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(
-            f"a user with email {email} already exists", details={"fields": {"email": "taken"}}
+            f"a user with email {email} already exists",
+            details={"fields": {"email": "a person with this email already exists"}},
         )
     user = User(
         email=email,

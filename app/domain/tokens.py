@@ -139,17 +139,18 @@ def list_tokens(session: Session, user_id: int | None = None) -> list[ApiToken]:
     return list(session.scalars(query))
 
 
-def revoke_token(session: Session, token_id: int, *, actor: User) -> ApiToken:
-    """Revoke a token: it stops working at once. Admins revoke any; others only their own."""
+def revoke_token(session: Session, token_id: int, *, actor: User | None) -> ApiToken:
+    """Revoke a token: it stops working at once. Admins (and the CLI operator, ``actor=None``)
+    revoke any; others only their own."""
     token = session.get(ApiToken, token_id)
-    if token is None or (actor.role != "admin" and token.user_id != actor.id):
+    if token is None or (actor is not None and actor.role != "admin" and token.user_id != actor.id):
         raise NotFound(f"no token with id {token_id}")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         record_event(
             session,
             "token.revoked",
-            actor_id=actor.id,
+            actor_id=actor.id if actor else None,
             subject_type="api_token",
             subject_id=token.id,
         )

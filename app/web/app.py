@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
         route_handlers=[*PAGE_CONTROLLERS, *API_CONTROLLERS, static],
         guards=[authorize],
         dependencies={
-            "db": Provide(provide_db, sync_to_thread=False),
+            "db": Provide(provide_db),
             "viewer": Provide(provide_viewer, sync_to_thread=False),
             "maybe_viewer": Provide(provide_optional_viewer, sync_to_thread=False),
             "grant": Provide(provide_grant, sync_to_thread=False),

@@ -7,8 +7,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.api.conftest import make_token
-from tests.web.conftest import commit_user
+from tests.apps import commit_user, make_token
 
 SENTIMENT: dict[str, Any] = {
     "slug": "reviews",
@@ -131,7 +130,7 @@ def test_bad_tokens_get_401_with_a_reason(app: Litestar, client: TestClient[Lite
 def test_session_cookie_does_not_authenticate_the_api(
     app: Litestar, client: TestClient[Litestar]
 ) -> None:
-    from tests.web.conftest import login
+    from tests.apps import login
 
     commit_user(app, email="root@example.test", role="admin")
     login(client, "root@example.test")

@@ -17,7 +17,6 @@ from pathlib import Path
 import krippendorff
 import numpy as np
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -36,7 +35,7 @@ from app.db.models import (
     Tag,
     User,
 )
-from app.domain import credentials, people
+from app.domain import credentials
 from app.domain.demo import BASE_TIME, DEMO_SLUG, DemoResult, load_demo, plan_demo
 from app.domain.errors import Conflict
 from tests.factories import make_user
@@ -47,13 +46,6 @@ ANNOTATORS = [
     f"{name}@demo.accord.test" for name in ("ana", "ben", "chloe", "dev", "emma", "farid")
 ]
 ANA, BEN, FARID = ANNOTATORS[0], ANNOTATORS[1], ANNOTATORS[5]
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Seven argon2id hashes per load dominate the run time; weaker (still valid) ones suffice."""
-    hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(people, "hash_password", hasher.hash)
 
 
 @pytest.fixture

@@ -89,7 +89,11 @@ def test_token_is_hashed_scoped_and_revocable(session: Session) -> None:
     lead = make_user(session, role="lead")
     project = make_project(session, actor=lead)
     token, raw = tokens.create_token(
-        session, lead, name="ci", project_slugs=[project.slug], scopes=["export:read"],
+        session,
+        lead,
+        name="ci",
+        project_slugs=[project.slug],
+        scopes=["export:read"],
         actor_id=lead.id,
     )
     assert raw.startswith("acc_") and raw not in token.token_hash
@@ -105,8 +109,9 @@ def test_token_is_hashed_scoped_and_revocable(session: Session) -> None:
 def test_expired_token_and_annotator_scope_limits(session: Session) -> None:
     annotator = make_user(session)
     with pytest.raises(InvalidInput):
-        tokens.create_token(session, annotator, name="x", scopes=["export:read"],
-                            actor_id=annotator.id)
+        tokens.create_token(
+            session, annotator, name="x", scopes=["export:read"], actor_id=annotator.id
+        )
     token, raw = tokens.create_token(session, annotator, name="x", actor_id=annotator.id)
     token.expires_at = utcnow() - timedelta(seconds=1)
     with pytest.raises(Unauthenticated) as excinfo:

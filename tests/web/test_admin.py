@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.db.engine import make_session_factory, session_scope
 from app.db.models import ApiToken, User
 from app.web.auth import SESSION_COOKIE
-from tests.web.conftest import commit_user, login, post_form
+from tests.apps import commit_user, login, post_form
 
 
 def test_annotator_and_lead_cannot_reach_admin_pages(

@@ -8,7 +8,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from app.web.auth import SESSION_COOKIE
-from tests.web.conftest import commit_user, login, post_form
+from tests.apps import commit_user, login, post_form
 
 
 def test_login_sets_a_fresh_session_and_logout_ends_it(

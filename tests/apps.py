@@ -1,4 +1,5 @@
-"""An app per test (on SQLite and PostgreSQL) with a test client that speaks CSRF."""
+"""Fixtures and helpers for tests that drive the whole app: an app per test (on SQLite and
+PostgreSQL), a test client that speaks CSRF, and API tokens."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from litestar.testing import TestClient
 from sqlalchemy.orm import Session
 
 from app.db.engine import make_session_factory, session_scope
+from app.domain.people import get_user_by_email
+from app.domain.tokens import create_token
 from app.settings import Settings
 from app.web.app import create_app
 from tests.factories import DEFAULT_PASSWORD, make_user
@@ -82,3 +85,13 @@ def post_form(
 def login(client: TestClient[Litestar], email: str, password: str = DEFAULT_PASSWORD) -> Any:
     """Log in through the form; returns the response."""
     return post_form(client, "/login", {"email": email, "password": password})
+
+
+def make_token(app: Litestar, email: str, **kwargs: Any) -> dict[str, str]:
+    """Create a token for the user with ``email``; returns the Authorization header."""
+    with session_scope(make_session_factory(app.state.engine)) as session:
+        user = get_user_by_email(session, email)
+        _, raw = create_token(
+            session, user, name=kwargs.pop("name", "test"), actor_id=None, **kwargs
+        )
+    return {"Authorization": f"Bearer {raw}"}
