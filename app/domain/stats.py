@@ -1,0 +1,107 @@
+"""Project figures (items, completed items, annotations, annotators, active leases), recounted.
+
+The counts live in ``project_stats`` so pages read one row instead of aggregating on every
+request; the ``recount_project`` job refreshes them. A recount is an upsert, so running it twice
+(an at-least-once job) leaves the same row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from app.db.base import utcnow
+from app.db.engine import is_sqlite
+from app.db.models import Annotation, Assignment, Item, Job, Project, ProjectStats, SpecVersion
+from app.domain.errors import InvalidInput, NotFound
+
+COUNT_FIELDS = ("n_items", "n_items_complete", "n_annotations", "n_annotators", "n_active_leases")
+
+
+def _count(session: Session, query: Any) -> int:
+    return int(session.scalar(query) or 0)
+
+
+def _counts(session: Session, project: Project) -> dict[str, int]:
+    live = (Annotation.project_id == project.id, Annotation.retracted_at.is_(None))
+    current_spec_id = session.scalar(
+        select(SpecVersion.id).where(
+            SpecVersion.project_id == project.id, SpecVersion.is_current.is_(True)
+        )
+    )
+    # An item is complete when k different people labelled it under the current spec; counting
+    # people rather than rows keeps a stray duplicate from completing an item early.
+    complete_items = (
+        select(Annotation.item_id)
+        .where(*live, Annotation.spec_version_id == current_spec_id)
+        .group_by(Annotation.item_id)
+        .having(func.count(func.distinct(Annotation.user_id)) >= project.overlap)
+        .subquery()
+    )
+    return {
+        "n_items": _count(
+            session, select(func.count()).select_from(Item).where(Item.project_id == project.id)
+        ),
+        "n_items_complete": (
+            _count(session, select(func.count()).select_from(complete_items))
+            if current_spec_id is not None
+            else 0
+        ),
+        "n_annotations": _count(session, select(func.count()).select_from(Annotation).where(*live)),
+        "n_annotators": _count(
+            session, select(func.count(func.distinct(Annotation.user_id))).where(*live)
+        ),
+        "n_active_leases": _count(
+            session,
+            select(func.count())
+            .select_from(Assignment)
+            .where(
+                Assignment.project_id == project.id,
+                Assignment.state == "leased",
+                Assignment.lease_expires_at > utcnow(),
+            ),
+        ),
+    }
+
+
+def recount_project(
+    session: Session, project_id: int, *, job_id: str | None = None
+) -> ProjectStats:
+    """Recompute a project's figures and upsert its ``project_stats`` row."""
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"no project with id {project_id}")
+    values: dict[str, Any] = {
+        "project_id": project_id,
+        **_counts(session, project),
+        "computed_at": utcnow(),
+        "job_id": job_id,
+    }
+    # ON CONFLICT rather than get-then-insert: two recounts racing on PostgreSQL would otherwise
+    # both try to insert the first row.
+    insert = sqlite_insert if is_sqlite(session) else postgresql_insert
+    statement = insert(ProjectStats).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[ProjectStats.project_id],
+        set_={name: statement.excluded[name] for name in values if name != "project_id"},
+    )
+    session.execute(statement)
+    stats = session.get(ProjectStats, project_id, populate_existing=True)
+    assert stats is not None  # just upserted in this transaction
+    return stats
+
+
+def recount_job(session: Session, job: Job) -> dict[str, Any]:
+    """Outbox handler for ``recount_project`` jobs (payload ``{"project_id": int}``)."""
+    project_id = job.payload.get("project_id")
+    if not isinstance(project_id, int) or isinstance(project_id, bool):
+        raise InvalidInput(
+            "recount_project needs an integer project_id",
+            field_errors={"payload.project_id": "required, must be int"},
+        )
+    stats = recount_project(session, project_id, job_id=job.id)
+    return {"project_id": project_id, **{name: getattr(stats, name) for name in COUNT_FIELDS}}
