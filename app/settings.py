@@ -149,6 +149,8 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"ACCORD_{name.upper()} must be at least 1")
+        if self.outbox_poll_seconds <= 0:
+            raise SettingsError("ACCORD_OUTBOX_POLL_SECONDS must be more than 0")
 
     @property
     def data_path(self) -> Path:

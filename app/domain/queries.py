@@ -31,7 +31,7 @@ def home_cards(session: Session, user: User) -> list[ProjectCard]:
         s.project_id: s
         for s in session.scalars(select(ProjectStats).where(ProjectStats.project_id.in_(ids)))
     }
-    mine: dict[int, int] = dict(  # type: ignore[arg-type]
+    mine: dict[int, int] = dict(
         session.execute(
             select(Annotation.project_id, func.count())
             .where(
@@ -42,7 +42,7 @@ def home_cards(session: Session, user: User) -> list[ProjectCard]:
             .group_by(Annotation.project_id)
         ).all()
     )
-    members: dict[int, int] = dict(  # type: ignore[arg-type]
+    members: dict[int, int] = dict(
         session.execute(
             select(Membership.project_id, func.count())
             .where(Membership.project_id.in_(ids), Membership.status == "active")

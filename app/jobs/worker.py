@@ -88,8 +88,14 @@ class JobSystem:
         if self.run_worker:
             # Dramatiq's own CLI emits this; without it the time-limit middleware never arms.
             self.broker.emit_after("process_boot")
+            # In-process consumers poll an in-memory queue: a short timeout costs nothing and
+            # lets the web process shut down promptly.
+            timeout_ms = 100 if self.settings.uses_embedded_broker else 1000
             self._worker = dramatiq.Worker(
-                self.broker, worker_threads=self.settings.worker_threads, queues={QUEUE_NAME}
+                self.broker,
+                worker_threads=self.settings.worker_threads,
+                queues={QUEUE_NAME},
+                worker_timeout=timeout_ms,
             )
             self._worker.start()
         self.relay.start()

@@ -51,7 +51,7 @@ class AdminTokensController(Controller):
         self, request: Request[Any, Any, Any], db: Db, viewer: CurrentViewer, data: FormData
     ) -> Template:
         """Issue a token for a person; its secret is shown once, here."""
-        form = {
+        form: dict[str, Any] = {
             "email": field(data, "email"),
             "name": field(data, "name"),
             "projects": many(data, "projects"),
