@@ -134,3 +134,16 @@ def test_admin_manages_people_and_tokens_from_the_cli(env: dict[str, str]) -> No
     assert runner.invoke(main, ["users", "enable", "--email", "ann@example.test"]).exit_code == 0
     missing = runner.invoke(main, ["users", "disable", "--email", "nobody@example.test"])
     assert missing.exit_code != 0 and "no user with email" in missing.output
+
+
+def test_demo_loads_once_and_prints_the_logins_once(env: dict[str, str], tmp_path: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(main, ["demo"])
+    assert first.exit_code == 0, first.output
+    assert "Demo logins (shown once)" in first.output
+    assert first.output.count("@demo.accord.test") == 7
+    saved = tmp_path / "demo-logins.txt"
+    assert saved.stat().st_mode & 0o777 == 0o600
+    second = runner.invoke(main, ["demo"])
+    assert second.exit_code == 0 and "already loaded" in second.output
+    assert "@demo.accord.test" not in second.output
