@@ -67,7 +67,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         raise click.ClickException(f"could not migrate the database: {exc}") from exc
     factory = make_session_factory(engine)
     if settings.load_demo:
-        with session_scope(factory) as session:
+        with session_scope(factory, immediate=True) as session:
             empty = not session.scalar(select(func.count()).select_from(User))
         if empty:
             _load_demo(settings, factory)
@@ -162,7 +162,7 @@ def users_create(email: str, role: str, name: str, password_stdin: bool) -> None
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     factory = _session_factory(_settings())
     try:
-        with session_scope(factory) as session:
+        with session_scope(factory, immediate=True) as session:
             user, generated = create_user(
                 session,
                 email=email,
@@ -184,7 +184,7 @@ def users_list() -> None:
     """List everyone with their role and status."""
     from app.domain.people import list_users
 
-    with session_scope(_session_factory(_settings())) as session:
+    with session_scope(_session_factory(_settings()), immediate=True) as session:
         for user in list_users(session):
             status = "active" if user.is_active else "disabled"
             login = "" if user.password_hash else " (no login)"
@@ -199,7 +199,7 @@ def users_set_role(email: str, role: str) -> None:
     from app.domain.people import get_user_by_email, set_role
 
     try:
-        with session_scope(_session_factory(_settings())) as session:
+        with session_scope(_session_factory(_settings()), immediate=True) as session:
             set_role(session, get_user_by_email(session, email).id, role, actor_id=None)
     except DomainError as exc:
         raise _click_error(exc) from None
@@ -213,7 +213,7 @@ def users_disable(email: str) -> None:
     from app.domain.people import disable_user, get_user_by_email
 
     try:
-        with session_scope(_session_factory(_settings())) as session:
+        with session_scope(_session_factory(_settings()), immediate=True) as session:
             disable_user(session, get_user_by_email(session, email).id, actor_id=None)
     except DomainError as exc:
         raise _click_error(exc) from None
@@ -227,7 +227,7 @@ def users_enable(email: str) -> None:
     from app.domain.people import enable_user, get_user_by_email
 
     try:
-        with session_scope(_session_factory(_settings())) as session:
+        with session_scope(_session_factory(_settings()), immediate=True) as session:
             enable_user(session, get_user_by_email(session, email).id, actor_id=None)
     except DomainError as exc:
         raise _click_error(exc) from None
@@ -253,7 +253,7 @@ def tokens_create(
 
     factory = _session_factory(_settings())
     try:
-        with session_scope(factory) as session:
+        with session_scope(factory, immediate=True) as session:
             user = get_user_by_email(session, email)
             token, raw = create_token(
                 session,
@@ -281,7 +281,7 @@ def tokens_list(email: str | None) -> None:
     from app.domain.tokens import list_tokens
 
     try:
-        with session_scope(_session_factory(_settings())) as session:
+        with session_scope(_session_factory(_settings()), immediate=True) as session:
             owner = get_user_by_email(session, email).id if email else None
             for token in list_tokens(session, owner):
                 state = "revoked" if token.revoked_at else "active"
@@ -300,7 +300,7 @@ def tokens_revoke(token_id: int) -> None:
     from app.domain.tokens import revoke_token
 
     try:
-        with session_scope(_session_factory(_settings())) as session:
+        with session_scope(_session_factory(_settings()), immediate=True) as session:
             revoke_token(session, token_id, actor=None)
     except DomainError as exc:
         raise _click_error(exc) from None
@@ -322,7 +322,7 @@ def _load_demo(settings: Settings, factory) -> None:  # type: ignore[no-untyped-
     from app.domain.demo import load_demo
     from app.domain.outbox import enqueue_job
 
-    with session_scope(factory) as session:
+    with session_scope(factory, immediate=True) as session:
         result = load_demo(session)
         if result.created:
             from app.domain.projects import get_project

@@ -55,7 +55,7 @@ def db(app: Litestar) -> Iterator[Session]:
 def commit_user(app: Litestar, **overrides: Any) -> Any:
     """Create and commit a user on the app's database; returns it (detached)."""
     factory = make_session_factory(app.state.engine)
-    with session_scope(factory) as session:
+    with session_scope(factory, immediate=True) as session:
         user = make_user(session, **overrides)
     return user
 
@@ -89,7 +89,7 @@ def login(client: TestClient[Litestar], email: str, password: str = DEFAULT_PASS
 
 def make_token(app: Litestar, email: str, **kwargs: Any) -> dict[str, str]:
     """Create a token for the user with ``email``; returns the Authorization header."""
-    with session_scope(make_session_factory(app.state.engine)) as session:
+    with session_scope(make_session_factory(app.state.engine), immediate=True) as session:
         user = get_user_by_email(session, email)
         _, raw = create_token(
             session, user, name=kwargs.pop("name", "test"), actor_id=None, **kwargs

@@ -52,8 +52,9 @@ def require_service(name: str, url: str) -> None:
 @pytest.fixture(autouse=True)
 def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests hash with argon2id at minimal cost; production parameters add ~0.1 s a hash."""
-    monkeypatch.setattr(credentials, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                                parallelism=1))
+    monkeypatch.setattr(
+        credentials, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 def _truncate_all(engine: Engine) -> None:

@@ -78,16 +78,30 @@ def begin_immediate(session: Session) -> None:
     session.connection(execution_options={_BEGIN_OPTION: "BEGIN IMMEDIATE"})
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """A session factory that keeps loaded objects usable after commit."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, immediate: bool = False) -> sessionmaker[Session]:
+    """A session factory that keeps loaded objects usable after commit.
+
+    With ``immediate=True`` every SQLite transaction of its sessions begins with
+    ``BEGIN IMMEDIATE`` (see :func:`begin_immediate`): the factory for requests that write.
+    """
+    bind = engine
+    if immediate and engine.dialect.name == "sqlite":
+        bind = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+    return sessionmaker(bind=bind, expire_on_commit=False)
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any exception."""
+def session_scope(factory: sessionmaker[Session], *, immediate: bool = False) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any exception.
+
+    ``immediate=True`` takes SQLite's write lock up front (see :func:`begin_immediate`): use it
+    for a transaction that reads and then writes while other writers may be active, or the
+    upgrade from read to write lock can fail with "database is locked".
+    """
     session = factory()
     try:
+        if immediate:
+            begin_immediate(session)
         yield session
         session.commit()
     except BaseException:

@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     logging.getLogger("accord").setLevel(settings.log_level)
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
+    write_session_factory = make_session_factory(engine, immediate=True)
     jobs = JobSystem(settings, session_factory, run_worker=settings.uses_embedded_broker)
 
     def on_startup(app: Litestar) -> None:
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
                 "settings": settings,
                 "engine": engine,
                 "session_factory": session_factory,
+                "write_session_factory": write_session_factory,
                 "jobs": jobs,
             }
         ),

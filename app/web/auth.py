@@ -12,14 +12,17 @@ which is why the API can be exempt from the cookie-based CSRF check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from app.db.engine import session_scope
 from app.db.models import User
@@ -30,6 +33,7 @@ from app.settings import Settings
 
 SESSION_COOKIE = "accord_session"
 ROLE_RANK = {"annotator": 0, "lead": 1, "admin": 2}
+T = TypeVar("T")
 RULES = ("public", "user", "lead", "admin", "token")
 
 PUBLIC: dict[str, Any] = {"auth": "public"}
@@ -71,21 +75,45 @@ def rule_of(handler: BaseRouteHandler) -> str | None:
     return rule if rule in RULES else None
 
 
-def _resolve_viewer(factory: sessionmaker[Session], raw: str, hours: int) -> Viewer | None:
-    with session_scope(factory) as session:
+def _read_then_maybe_write(state: State, work: Callable[[Session], T]) -> T:
+    """Run ``work`` (which reads, and now and then writes: a session's sliding expiry, a
+    token's last use) in one transaction.
+
+    It runs as a plain read first so that concurrent requests are not serialized. On SQLite a
+    read transaction cannot always upgrade to a write while another writer commits ("database
+    is locked"); that rare case is redone in a transaction holding the write lock from the start.
+    """
+    try:
+        with session_scope(state.session_factory) as session:
+            return work(session)
+    except OperationalError:
+        if state.engine.dialect.name != "sqlite":
+            raise
+    with session_scope(state.write_session_factory) as session:
+        return work(session)
+
+
+def _resolve_viewer(state: State, raw: str, hours: int) -> Viewer | None:
+    def work(session: Session) -> Viewer | None:
         web_session = resolve_web_session(session, raw, lifetime=timedelta(hours=hours))
         if web_session is None:
             return None
+        session.flush()
         session.expunge(web_session.user)
         return Viewer(web_session.user, raw)
 
+    return _read_then_maybe_write(state, work)
 
-def _resolve_grant(factory: sessionmaker[Session], raw: str, scope: str) -> TokenGrant:
-    with session_scope(factory) as session:
+
+def _resolve_grant(state: State, raw: str, scope: str) -> TokenGrant:
+    def work(session: Session) -> TokenGrant:
         grant = resolve_token(session, raw)
         require_scope(grant, scope)
+        session.flush()
         session.expunge_all()
         return grant
+
+    return _read_then_maybe_write(state, work)
 
 
 async def authorize(
@@ -97,7 +125,6 @@ async def authorize(
         raise Forbidden(f"route {handler} has no authorization rule")
     state = connection.app.state
     settings: Settings = state.settings
-    factory: sessionmaker[Session] = state.session_factory
     if rule == "token":
         header = connection.headers.get("authorization", "")
         scheme, _, raw = header.partition(" ")
@@ -105,14 +132,14 @@ async def authorize(
             raise Unauthenticated(
                 "send an API token as 'Authorization: Bearer <token>'", code="missing_token"
             )
-        grant = await anyio.to_thread.run_sync(_resolve_grant, factory, raw, handler.opt["scope"])
+        grant = await anyio.to_thread.run_sync(_resolve_grant, state, raw, handler.opt["scope"])
         connection.state.grant = grant
         return
     raw_session = connection.cookies.get(SESSION_COOKIE)
     viewer = None
     if raw_session:
         viewer = await anyio.to_thread.run_sync(
-            _resolve_viewer, factory, raw_session, settings.session_hours
+            _resolve_viewer, state, raw_session, settings.session_hours
         )
     connection.state.viewer = viewer
     if rule == "public":

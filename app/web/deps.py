@@ -14,10 +14,18 @@ from app.domain.errors import Unauthenticated
 from app.domain.tokens import TokenGrant
 from app.web.auth import LoginRequired, Viewer
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-def provide_db(state: State) -> Iterator[Session]:
-    """A session for one request; handlers commit explicitly, anything uncommitted rolls back."""
-    session: Session = state.session_factory()
+
+def provide_db(request: Request[Any, Any, Any], state: State) -> Iterator[Session]:
+    """A session for one request; handlers commit explicitly, anything uncommitted rolls back.
+
+    Requests that may write (anything but GET, HEAD, OPTIONS) get sessions whose SQLite
+    transactions begin with the write lock taken: a transaction that reads first and upgrades
+    to writing later would fail with "database is locked" while another writer is active.
+    """
+    safe = request.method in SAFE_METHODS
+    session: Session = (state.session_factory if safe else state.write_session_factory)()
     try:
         yield session
     finally:

@@ -48,7 +48,7 @@ def test_admin_creates_a_user_with_inline_validation(
     assert good.status_code == 201
     assert good.headers["HX-Trigger"] == "users-changed"
     assert "shown only this once" in good.text
-    with session_scope(make_session_factory(app.state.engine)) as s:
+    with session_scope(make_session_factory(app.state.engine), immediate=True) as s:
         created = s.scalar(select(User).where(User.email == "new@example.test"))
         assert created is not None and created.role == "lead"
 

@@ -44,7 +44,7 @@ def test_wrong_password_unknown_user_and_disabled_user_get_one_clear_message(
     from app.db.engine import make_session_factory, session_scope
     from app.domain.people import disable_user, get_user_by_email
 
-    with session_scope(make_session_factory(app.state.engine)) as s:
+    with session_scope(make_session_factory(app.state.engine), immediate=True) as s:
         disable_user(s, get_user_by_email(s, "off@example.test").id, actor_id=admin.id)
     for email, password in [
         ("ann@example.test", "not the password"),
