@@ -12,7 +12,7 @@ from app.web.markdown import render_markdown
 
 HTMX_CONFIG = (
     '{"allowEval": false, "allowScriptTags": false, "selfRequestsOnly": true, '
-    '"includeIndicatorStyles": false, "historyCacheSize": 0, '
+    '"includeIndicatorStyles": false, "historyCacheSize": 0, "attributesToSettle": ["class"], '
     '"responseHandling": [{"code": "204", "swap": false}, {"code": "[23]..", "swap": true}, '
     '{"code": "422", "swap": true}, {"code": "[45]..", "swap": false, "error": true}]}'
 )
