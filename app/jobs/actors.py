@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db.engine import begin_immediate, session_scope
 from app.domain.errors import NotFound
 from app.domain.outbox import JobHandler, describe_failure, record_failure, run_job
+from app.domain.specs import spec_published_job
 from app.domain.stats import recount_job
 from app.jobs.broker import QUEUE_NAME
 
@@ -28,6 +29,7 @@ ACTOR_NAME = "run_outbox_job"
 
 HANDLERS: Mapping[str, JobHandler] = {
     "recount_project": recount_job,
+    "spec_published": spec_published_job,
 }
 """The handler for each job kind in :data:`app.domain.outbox.JOB_KINDS`."""
 
