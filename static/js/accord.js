@@ -25,3 +25,32 @@
     }
   });
 })();
+
+/*
+ * Upload progress: a form holding <progress data-upload-progress> shows how much of its file has
+ * been sent. htmx reports the XHR's progress as htmx:xhr:progress on the form; the bar appears
+ * when sending starts, and the form's .htmx-indicator says "checking" while the server works.
+ */
+(function () {
+  "use strict";
+
+  function bar(event) {
+    var form = event.target && event.target.closest ? event.target.closest("form") : null;
+    return form ? form.querySelector("progress[data-upload-progress]") : null;
+  }
+
+  document.addEventListener("htmx:xhr:loadstart", function (event) {
+    var progress = bar(event);
+    if (progress) {
+      progress.value = 0;
+      progress.hidden = false;
+    }
+  });
+
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    var progress = bar(event);
+    if (progress && event.detail.lengthComputable && event.detail.total > 0) {
+      progress.value = Math.round((event.detail.loaded / event.detail.total) * 100);
+    }
+  });
+})();

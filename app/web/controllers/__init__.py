@@ -5,8 +5,10 @@ from app.web.controllers.admin_tokens import AdminTokensController
 from app.web.controllers.admin_users import AdminUsersController
 from app.web.controllers.health import HealthController
 from app.web.controllers.home import HomeController
+from app.web.controllers.items import ItemPagesController
 from app.web.controllers.projects import ProjectPagesController
 from app.web.controllers.session import SessionController
+from app.web.controllers.specs import SpecPagesController
 
 PAGE_CONTROLLERS = [
     AdminJobsController,
@@ -14,6 +16,8 @@ PAGE_CONTROLLERS = [
     AdminUsersController,
     HealthController,
     HomeController,
+    ItemPagesController,
     ProjectPagesController,
     SessionController,
+    SpecPagesController,
 ]
