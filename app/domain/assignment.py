@@ -1,0 +1,434 @@
+"""The assignment engine: leasing the next item to an annotator, expiring and releasing leases.
+
+Rules (per item and spec version): at most ``project.overlap`` (k) assignments are active
+(leased or submitted), each in its own ``slot`` 1..k; an annotator holds at most one of them, and
+never gets back an item they skipped or already labeled. The partial unique indexes on
+``assignments`` enforce the first two even if this code were wrong.
+
+Order: items are served by *effective priority* ``Item.priority + waiting_time /
+AGING_SECONDS_PER_POINT`` (waiting time counted from the item's ``created_at``), highest first,
+then oldest (import order, i.e. lowest id). All candidates are compared at the same ``now``, so
+this is the order of the static key ``created_at - priority * AGING_SECONDS_PER_POINT``: each
+priority point moves an item six minutes earlier in the first-come queue. A re-label item
+(``KIND_PRIORITY["relabel"]`` = 200 points) is served before label items created up to 20 hours
+before it, but an item that has waited longer than that comes first: nothing starves.
+
+Finding candidates without touching every item: plain items (priority 0, nearly all of them)
+are walked in id order and the walk stops at the first few eligible ones; only items with a
+non-zero priority (few: re-label and gold work) are sorted by the aging key. The heads of both
+are then merged by that key. (An index on the key would make the second part free too, but
+the schema has none yet.)
+
+Concurrency: on SQLite the caller starts the transaction with
+:func:`app.db.engine.begin_immediate`, so claims are serialized by the write lock. On PostgreSQL
+each claim locks its candidate item with ``FOR NO KEY UPDATE SKIP LOCKED`` inside a savepoint,
+re-reads the item's slots with a fresh snapshot and inserts; a lost race (a unique-index
+violation, or a candidate that filled up meanwhile) rolls back to the savepoint, which also
+drops the item lock, and the next candidate or a new round is tried, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Integer,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from app.db.base import utcnow
+from app.db.engine import is_sqlite
+from app.db.models import Annotation, Assignment, Item, ItemTag, Project, SpecVersion, Tag, User
+from app.domain.acknowledgements import pending_acknowledgement
+from app.domain.audit import record_event
+from app.domain.errors import Conflict, Forbidden, NotFound
+from app.domain.projects import can_reach, current_spec
+
+AGING_SECONDS_PER_POINT = 360
+"""Waiting this long is worth one priority point."""
+KIND_PRIORITY = {"relabel": 200, "gold": 100, "label": 0, "qualification": 0}
+"""Item.priority that puts work of each kind ahead of plain labeling (relabel > gold > label)."""
+ACTIVE_STATES = ("leased", "submitted")
+CANDIDATE_BATCH = 8
+MAX_CLAIM_ROUNDS = 25
+
+
+class _LostRace(Exception):
+    """A candidate was taken by someone else between the candidate query and the insert."""
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else utcnow()
+
+
+def _audit(session: Session, action: str, assignment: Assignment, actor_id: int | None) -> None:
+    record_event(
+        session,
+        action,
+        actor_id=actor_id,
+        project_id=assignment.project_id,
+        item_id=assignment.item_id,
+        subject_type="assignment",
+        subject_id=assignment.id,
+        annotator_id=assignment.user_id,
+        slot=assignment.slot,
+        state=assignment.state,
+    )
+
+
+def expire_leases(
+    session: Session, project: Project | None = None, now: datetime | None = None
+) -> int:
+    """Mark leases past their expiry as ``expired`` (freeing their slots); returns how many."""
+    now = _now(now)
+    statement = (
+        update(Assignment)
+        .where(Assignment.state == "leased", Assignment.lease_expires_at <= now)
+        .values(state="expired", finished_at=now)
+        .returning(Assignment.id, Assignment.project_id, Assignment.item_id, Assignment.user_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    if project is not None:
+        statement = statement.where(Assignment.project_id == project.id)
+    # The state test in the WHERE makes a concurrent expirer (PostgreSQL re-checks it after the
+    # row lock) skip rows already expired, so each expiry is audited exactly once.
+    rows = session.execute(statement).all()
+    for assignment_id, project_id, item_id, user_id in rows:
+        record_event(
+            session,
+            "assignment.expired",
+            actor_id=None,
+            project_id=project_id,
+            item_id=item_id,
+            subject_type="assignment",
+            subject_id=assignment_id,
+            annotator_id=user_id,
+        )
+    return len(rows)
+
+
+def _serving_key(created_at: datetime, priority: int, item_id: int) -> tuple[float, int]:
+    """The static serving key in seconds (smaller is served first); see the module docstring."""
+    return created_at.timestamp() - priority * AGING_SECONDS_PER_POINT, item_id
+
+
+@cache
+def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
+    """Best few eligible items: the head of the plain walk plus the head of the ranked ones.
+
+    Built once per dialect with bound parameters (project_id, spec_id, user_id, overlap):
+    constructing it anew costs more than running it.
+    """
+    occupied = aliased(Assignment, name="occupied")
+    spec_id: BindParameter[int] = bindparam("spec_id", type_=Integer)
+    user_id: BindParameter[int] = bindparam("user_id", type_=Integer)
+    # A literal IN list (not bound parameters) so SQLite can use the partial unique index.
+    n_active = (
+        select(func.count())
+        .select_from(occupied)
+        .where(
+            occupied.item_id == Item.id,
+            occupied.spec_version_id == spec_id,
+            text("occupied.state IN ('leased', 'submitted')"),
+        )
+        .scalar_subquery()
+    )
+    mine = select(Assignment.item_id).where(
+        Assignment.user_id == user_id,
+        Assignment.spec_version_id == spec_id,
+        Assignment.state.in_(("leased", "submitted", "skipped")),
+    )
+    labeled = select(Annotation.item_id).where(
+        Annotation.user_id == user_id,
+        Annotation.spec_version_id == spec_id,
+        Annotation.retracted_at.is_(None),
+    )
+    if dialect == "sqlite":
+        # Without statistics SQLite would fetch the project's rows one by one through the
+        # project index; reading the table in rowid order is several times faster and lets
+        # the plain walk stop early. The unary plus keeps the planner off that index.
+        in_project = literal_column("+items.project_id") == bindparam("project_id")
+        created = func.julianday(Item.created_at) * 86400.0
+    else:
+        in_project = Item.project_id == bindparam("project_id")
+        created = func.extract("epoch", Item.created_at)
+    eligible = (n_active < bindparam("overlap"), Item.id.not_in(mine), Item.id.not_in(labeled))
+    columns = (Item.id, Item.priority, Item.created_at)
+    plain = (
+        select(*columns)
+        .where(in_project, Item.priority == 0, *eligible)
+        .order_by(Item.id)
+        .limit(CANDIDATE_BATCH)
+        .subquery("plain")
+    )
+    ranked = (
+        select(*columns)
+        .where(in_project, Item.priority != 0, *eligible)
+        .order_by(created - Item.priority * AGING_SECONDS_PER_POINT, Item.id)
+        .limit(CANDIDATE_BATCH)
+        .subquery("ranked")
+    )
+    return union_all(select(plain), select(ranked))
+
+
+def _candidates(
+    session: Session, project: Project, spec: SpecVersion, user: User
+) -> list[tuple[int, int]]:
+    """(item id, priority) of the best few items this user may take, best first."""
+    statement = _candidate_statement(session.get_bind().dialect.name)
+    params = {
+        "project_id": project.id,
+        "spec_id": spec.id,
+        "user_id": user.id,
+        "overlap": project.overlap,
+    }
+    rows = sorted(session.execute(statement, params), key=lambda r: _serving_key(r[2], r[1], r[0]))
+    return [(item_id, priority) for item_id, priority, _ in rows[:CANDIDATE_BATCH]]
+
+
+def _lock_item(session: Session, item_id: int, *, wait: bool) -> bool:
+    """PostgreSQL: lock the item row against other claimers (False: someone holds it)."""
+    if is_sqlite(session):
+        return True  # the transaction already holds the database write lock
+    # NO KEY UPDATE: inserts that merely reference the item (annotations) are not blocked.
+    query = (
+        select(Item.id)
+        .where(Item.id == item_id)
+        .with_for_update(key_share=True, skip_locked=not wait)
+    )
+    return session.execute(query).first() is not None
+
+
+def _place(
+    session: Session,
+    project: Project,
+    spec: SpecVersion,
+    user: User,
+    item_id: int,
+    now: datetime,
+    priority: int,
+) -> Assignment:
+    """Insert the user's assignment in the item's lowest free slot, or raise _LostRace."""
+    taken = session.execute(
+        select(Assignment.slot, Assignment.user_id).where(
+            Assignment.item_id == item_id,
+            Assignment.spec_version_id == spec.id,
+            Assignment.state.in_(ACTIVE_STATES),
+        )
+    ).all()
+    if len(taken) >= project.overlap or any(uid == user.id for _, uid in taken):
+        raise _LostRace
+    slot = min(set(range(1, project.overlap + 1)) - {s for s, _ in taken})
+    assignment = Assignment(
+        project_id=project.id,
+        item_id=item_id,
+        user_id=user.id,
+        spec_version_id=spec.id,
+        kind="label",
+        state="leased",
+        slot=slot,
+        priority=priority,
+        leased_at=now,
+        lease_expires_at=now + timedelta(seconds=project.lease_seconds),
+    )
+    session.add(assignment)
+    session.flush()
+    return assignment
+
+
+def _claim_round(
+    session: Session, project: Project, spec: SpecVersion, user: User, now: datetime
+) -> Assignment | None:
+    """One attempt: the new assignment, None if nothing is left, or raise _LostRace."""
+    candidates = _candidates(session, project, spec, user)
+    if not candidates:
+        return None
+    locked_any = False
+    for attempt, (item_id, priority) in enumerate([*candidates, candidates[0]]):
+        # Last resort when every candidate was locked by other claimers: wait for the best one
+        # rather than spin or answer "nothing left" while work remains.
+        wait = attempt == len(candidates)
+        if wait and locked_any:
+            break
+        try:
+            with session.begin_nested():  # a lost race rolls back, releasing the item lock
+                if not _lock_item(session, item_id, wait=wait):
+                    continue
+                locked_any = True
+                return _place(session, project, spec, user, item_id, now, priority)
+        except (_LostRace, IntegrityError):
+            continue
+    raise _LostRace
+
+
+def _live_lease(
+    session: Session, project: Project, spec: SpecVersion, user: User, now: datetime
+) -> Assignment | None:
+    """The user's live lease under the current version; leases under older versions are
+    cancelled (their rules no longer apply)."""
+    leases = session.scalars(
+        select(Assignment)
+        .where(
+            Assignment.user_id == user.id,
+            Assignment.state == "leased",
+            Assignment.project_id == project.id,
+            Assignment.lease_expires_at > now,
+        )
+        .order_by(Assignment.leased_at, Assignment.id)
+    ).all()
+    live = None
+    for lease in leases:
+        if lease.spec_version_id == spec.id and live is None:
+            live = lease
+        elif lease.spec_version_id != spec.id:
+            lease.state = "cancelled"
+            lease.finished_at = now
+            session.flush()
+            _audit(session, "assignment.cancelled", lease, user.id)
+    return live
+
+
+def lease_next_assignment(
+    session: Session, project: Project, annotator: User, *, now: datetime | None = None
+) -> Assignment | None:
+    """Lease the next item for ``annotator`` under the current spec (None: nothing left).
+
+    On SQLite the caller must have started the transaction with
+    :func:`app.db.engine.begin_immediate` before any statement, so that the claim holds the
+    write lock from the start (a deferred transaction could fail to upgrade its lock). Asking
+    again while holding a live lease returns that same lease. Raises Forbidden for non-members
+    and Conflict ``spec_acknowledgement_required`` while a newer spec awaits acknowledgement.
+    """
+    now = _now(now)
+    if not can_reach(session, annotator, project):
+        raise Forbidden("only active members of the project may take its work")
+    if project.archived_at is not None:
+        return None
+    spec = current_spec(session, project)
+    pending = pending_acknowledgement(session, project, annotator, spec=spec)
+    if pending is not None:
+        raise Conflict(
+            f"spec v{pending.number} changed the rules; acknowledge it before continuing",
+            code="spec_acknowledgement_required",
+            details={"spec_version": pending.number},
+        )
+    if not is_sqlite(session):
+        # Serialize one person's concurrent "next" requests so they get one lease, not two.
+        session.execute(
+            select(User.id).where(User.id == annotator.id).with_for_update(key_share=True)
+        )
+    expire_leases(session, project, now)
+    live = _live_lease(session, project, spec, annotator, now)
+    if live is not None:
+        return live
+    for _ in range(MAX_CLAIM_ROUNDS):
+        try:
+            assignment = _claim_round(session, project, spec, annotator, now)
+        except _LostRace:
+            continue
+        if assignment is not None:
+            _audit(session, "assignment.leased", assignment, annotator.id)
+        return assignment
+    raise Conflict("too many people are claiming work at once; try again", code="busy")
+
+
+def annotator_assignment(
+    session: Session, assignment_id: int, annotator: User, *, lock: bool = False
+) -> Assignment:
+    """The annotator's own assignment, or NotFound (other people's leases do not exist)."""
+    query = select(Assignment).where(Assignment.id == assignment_id)
+    if lock:
+        query = query.with_for_update()
+    assignment = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+    if assignment is None or assignment.user_id != annotator.id:
+        raise NotFound(f"no task {assignment_id}")
+    return assignment
+
+
+def require_live_lease(assignment: Assignment, now: datetime) -> None:
+    """Raise Conflict ``lease_expired`` unless the assignment is leased and not yet expired."""
+    if assignment.state != "leased":
+        raise Conflict(
+            f"this task is already {assignment.state}; ask for the next one",
+            code="lease_expired",
+            details={"state": assignment.state},
+        )
+    if assignment.lease_expires_at <= now:
+        raise Conflict(
+            "the lease on this task expired and the item went back to the queue",
+            code="lease_expired",
+            details={"state": "expired"},
+        )
+
+
+def skip_assignment(
+    session: Session,
+    assignment_id: int,
+    annotator: User,
+    *,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Assignment:
+    """Skip a leased task: its slot goes to someone else and this annotator never gets it back."""
+    now = _now(now)
+    assignment = annotator_assignment(session, assignment_id, annotator, lock=True)
+    require_live_lease(assignment, now)
+    assignment.state = "skipped"
+    assignment.skip_reason = reason.strip()[:2000]
+    assignment.finished_at = now
+    session.flush()
+    _audit(session, "assignment.skipped", assignment, annotator.id)
+    return assignment
+
+
+def release_assignment(
+    session: Session, assignment_id: int, annotator: User, *, now: datetime | None = None
+) -> Assignment:
+    """Give a leased task back unlabeled (``cancelled``); unlike a skip it may come back."""
+    now = _now(now)
+    assignment = annotator_assignment(session, assignment_id, annotator, lock=True)
+    require_live_lease(assignment, now)
+    assignment.state = "cancelled"
+    assignment.finished_at = now
+    session.flush()
+    _audit(session, "assignment.released", assignment, annotator.id)
+    return assignment
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """What an annotator sees for a task: the item, its tags, and the rules for those tags."""
+
+    assignment: Assignment
+    item: Item
+    spec_number: int
+    tags: list[str]
+    rules: list[tuple[str, str]]
+
+
+def describe_task(session: Session, assignment: Assignment) -> TaskView:
+    """The item, its tag names and the spec's rules for exactly those tags (sorted by tag)."""
+    item = session.get(Item, assignment.item_id)
+    spec = session.get(SpecVersion, assignment.spec_version_id)
+    assert item is not None and spec is not None  # foreign keys guarantee both
+    tags = dict(
+        session.execute(
+            select(Tag.id, Tag.name)
+            .join(ItemTag, ItemTag.tag_id == Tag.id)
+            .where(ItemTag.item_id == item.id)
+        ).all()
+    )
+    rules = sorted((tags[r.tag_id], r.text) for r in spec.rules if r.tag_id in tags)
+    return TaskView(assignment, item, spec.number, sorted(tags.values()), rules)
