@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 from litestar.response import Response
 from sqlalchemy.orm import Session
 
@@ -64,7 +64,7 @@ class ProjectsApi(Controller):
         )
 
     @post("/", opt=token_scope("projects:write"), sync_to_thread=True, status_code=201)
-    def create(self, db: Db, grant: Grant, data: ProjectIn) -> ProjectOut:
+    def create(self, db: Db, grant: Grant, data: JSONBody[ProjectIn]) -> ProjectOut:
         """Create a project with spec v1 published (leads and admins)."""
         if grant.user.role not in ("lead", "admin"):
             raise Forbidden("only leads and admins create projects")
@@ -90,7 +90,9 @@ class ProjectsApi(Controller):
         )
 
     @post("/{slug:str}/members", opt=token_scope("projects:write"), sync_to_thread=True)
-    def add(self, db: Db, grant: Grant, slug: FromPath[str], data: MemberIn) -> Response[Any]:
+    def add(
+        self, db: Db, grant: Grant, slug: FromPath[str], data: JSONBody[MemberIn]
+    ) -> Response[Any]:
         """Add a person (by email) to the project; 201 if added, 200 if already a member."""
         project = project_for(db, grant, slug)
         if grant.user.role not in ("lead", "admin"):
