@@ -9,6 +9,7 @@ from app.web.controllers.items import ItemPagesController
 from app.web.controllers.projects import ProjectPagesController
 from app.web.controllers.session import SessionController
 from app.web.controllers.specs import SpecPagesController
+from app.web.controllers.work import WorkController
 
 PAGE_CONTROLLERS = [
     AdminJobsController,
@@ -20,4 +21,5 @@ PAGE_CONTROLLERS = [
     ProjectPagesController,
     SessionController,
     SpecPagesController,
+    WorkController,
 ]

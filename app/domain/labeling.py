@@ -1,0 +1,208 @@
+"""The annotator's side of the loop: keeping a lease alive while working, undoing the last
+submission, and the figures of the progress strip.
+
+Undo never deletes: the annotation is retracted (kept for history), its assignment is closed
+and the annotator gets a fresh lease on the same item in the same slot, so k still holds and
+the item cannot be taken by someone else in between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from app.db.base import utcnow
+from app.db.models import Annotation, Assignment, Item, Project, SpecVersion, User
+from app.domain.assignment import annotator_assignment, require_live_lease
+from app.domain.audit import record_event
+from app.domain.errors import Conflict, NotFound
+from app.domain.outbox import enqueue_job
+from app.domain.projects import current_spec, visible_projects
+
+UNDO_WINDOW = timedelta(seconds=60)
+"""How long after submitting an annotator may take it back from the labeling page."""
+
+
+def renew_lease(
+    session: Session, assignment_id: int, annotator: User, *, now: datetime | None = None
+) -> Assignment:
+    """Extend the annotator's live lease to a full lease time from now (they are working)."""
+    now = now if now is not None else utcnow()
+    assignment = annotator_assignment(session, assignment_id, annotator, lock=True)
+    require_live_lease(assignment, now)
+    project = session.get(Project, assignment.project_id)
+    assert project is not None  # the foreign key guarantees it
+    assignment.lease_expires_at = now + timedelta(seconds=project.lease_seconds)
+    session.flush()
+    return assignment
+
+
+def undo_submission(
+    session: Session, annotation_id: int, annotator: User, *, now: datetime | None = None
+) -> Assignment:
+    """Take back the annotator's recent submission: retract it and lease the item to them again.
+
+    NotFound for someone else's annotation; Conflict ``undo_expired`` once the window passed,
+    the annotation was already taken back, or the spec version changed since.
+    """
+    now = now if now is not None else utcnow()
+    annotation = session.scalars(
+        select(Annotation).where(Annotation.id == annotation_id).with_for_update()
+    ).one_or_none()
+    if annotation is None or annotation.user_id != annotator.id or annotation.assignment_id is None:
+        raise NotFound(f"no submission {annotation_id} of yours")
+    old = annotator_assignment(session, annotation.assignment_id, annotator, lock=True)
+    project = session.get(Project, old.project_id)
+    assert project is not None  # the foreign key guarantees it
+    if (
+        annotation.retracted_at is not None
+        or old.state != "submitted"
+        or now - annotation.created_at > UNDO_WINDOW
+        or current_spec(session, project).id != old.spec_version_id
+    ):
+        raise Conflict("this submission can no longer be undone", code="undo_expired")
+    annotation.retracted_at = now
+    old.state = "cancelled"
+    _release_other_leases(session, project, annotator, now)
+    session.flush()  # frees the slot before the new lease takes it
+    again = Assignment(
+        project_id=old.project_id,
+        item_id=old.item_id,
+        user_id=annotator.id,
+        spec_version_id=old.spec_version_id,
+        kind=old.kind,
+        state="leased",
+        slot=old.slot,
+        priority=old.priority,
+        leased_at=now,
+        lease_expires_at=now + timedelta(seconds=project.lease_seconds),
+    )
+    session.add(again)
+    session.flush()
+    record_event(
+        session,
+        "assignment.undone",
+        actor_id=annotator.id,
+        project_id=project.id,
+        item_id=old.item_id,
+        subject_type="assignment",
+        subject_id=again.id,
+        annotator_id=annotator.id,
+        slot=again.slot,
+        state=again.state,
+        retracted_annotation_id=annotation.id,
+        previous_assignment_id=old.id,
+    )
+    enqueue_job(
+        session,
+        "recount_project",
+        {"project_id": project.id},
+        project_id=project.id,
+        dedupe_key=f"recount_project:{project.id}",
+        created_by_id=annotator.id,
+    )
+    return again
+
+
+def _release_other_leases(session: Session, project: Project, user: User, now: datetime) -> None:
+    """Give back the lease the annotator moved on to, so the undone item is their one task."""
+    for lease in session.scalars(
+        select(Assignment).where(
+            Assignment.project_id == project.id,
+            Assignment.user_id == user.id,
+            Assignment.state == "leased",
+        )
+    ):
+        lease.state = "cancelled"
+        lease.finished_at = now
+        record_event(
+            session,
+            "assignment.released",
+            actor_id=user.id,
+            project_id=project.id,
+            item_id=lease.item_id,
+            subject_type="assignment",
+            subject_id=lease.id,
+            annotator_id=user.id,
+            slot=lease.slot,
+            state="cancelled",
+        )
+
+
+@dataclass(frozen=True)
+class AnnotatorProgress:
+    """The progress strip: what this annotator did today and here, and what is left for them."""
+
+    done_today: int
+    done_in_project: int
+    remaining: int
+
+
+def count_open_items(session: Session, project: Project, spec: SpecVersion, user: User) -> int:
+    """Items the annotator could still be given under ``spec`` (free slots they may take)."""
+    occupied = aliased(Assignment)
+    n_active = (
+        select(func.count())
+        .select_from(occupied)
+        .where(
+            occupied.item_id == Item.id,
+            occupied.spec_version_id == spec.id,
+            occupied.state.in_(("leased", "submitted")),
+        )
+        .scalar_subquery()
+    )
+    mine = select(Assignment.item_id).where(
+        Assignment.user_id == user.id,
+        Assignment.spec_version_id == spec.id,
+        Assignment.state.in_(("leased", "submitted", "skipped")),
+    )
+    labeled = select(Annotation.item_id).where(
+        Annotation.user_id == user.id,
+        Annotation.spec_version_id == spec.id,
+        Annotation.retracted_at.is_(None),
+    )
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Item)
+            .where(
+                Item.project_id == project.id,
+                n_active < project.overlap,
+                Item.id.not_in(mine),
+                Item.id.not_in(labeled),
+            )
+        )
+        or 0
+    )
+
+
+def annotator_progress(
+    session: Session, project: Project, user: User, *, now: datetime | None = None
+) -> AnnotatorProgress:
+    """Submissions today (UTC, all projects) and in this project, and the items left for them."""
+    now = now if now is not None else utcnow()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    mine = select(func.count()).where(
+        Annotation.user_id == user.id, Annotation.retracted_at.is_(None)
+    )
+    today = session.scalar(mine.where(Annotation.created_at >= midnight)) or 0
+    here = session.scalar(mine.where(Annotation.project_id == project.id)) or 0
+    spec = current_spec(session, project)
+    return AnnotatorProgress(int(today), int(here), count_open_items(session, project, spec, user))
+
+
+def projects_with_work(
+    session: Session, user: User, *, besides: Project | None = None
+) -> list[tuple[Project, int]]:
+    """The other projects where the annotator still has items to label, with how many."""
+    found = []
+    for project in visible_projects(session, user):
+        if besides is not None and project.id == besides.id:
+            continue
+        left = count_open_items(session, project, current_spec(session, project), user)
+        if left:
+            found.append((project, left))
+    return found
