@@ -29,6 +29,7 @@ from app.web.deps import provide_db, provide_grant, provide_optional_viewer, pro
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.security import SECURITY_HEADERS
 from app.web.templating import configure_environment
+from app.web.timing import server_timing_middleware
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("accord.web")
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
         ),
         exception_handlers=EXCEPTION_HANDLERS,
         response_headers=SECURITY_HEADERS,
+        middleware=[server_timing_middleware],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Accord API",

@@ -41,3 +41,10 @@ def test_markdown_is_sanitized() -> None:
     )
     assert "<h1>Rule</h1>" in html and "<strong>ok</strong>" in html
     assert "<script" not in html and "<img" not in html and 'href="javascript' not in html
+
+
+def test_every_answer_says_how_long_the_server_took(client: TestClient[Litestar]) -> None:
+    for path in ("/healthz", "/login", "/api/v1/projects/"):
+        timing = client.get(path).headers["server-timing"]
+        assert timing.startswith("app;dur="), path
+        assert float(timing.removeprefix("app;dur=")) >= 0
