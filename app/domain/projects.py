@@ -44,6 +44,7 @@ class ProjectInput:
     scale: dict[str, float] | None = None
     lease_seconds: int = 900
     description: str = ""
+    auto_submit: bool = False
 
 
 def _validate(data: ProjectInput) -> dict[str, str]:
@@ -58,6 +59,8 @@ def _validate(data: ProjectInput) -> dict[str, str]:
         errors["overlap"] = "must be between 1 and 50"
     if not 30 <= data.lease_seconds <= 86_400:
         errors["lease_seconds"] = "must be between 30 and 86400"
+    if data.auto_submit and data.kind != "single_choice":
+        errors["auto_submit"] = "only single_choice projects can submit on a label's key"
     if data.kind == "numeric":
         scale = data.scale or {}
         try:
@@ -111,6 +114,7 @@ def create_project(session: Session, data: ProjectInput, *, actor: User) -> Proj
         kind=data.kind,
         overlap=data.overlap,
         lease_seconds=data.lease_seconds,
+        auto_submit=data.auto_submit,
         description=data.description,
         created_by_id=actor.id,
     )
@@ -279,6 +283,7 @@ def project_input_from_json(body: dict[str, Any]) -> ProjectInput:
         guidelines=str(body.get("guidelines") or ""),
         scale=body.get("scale"),
         lease_seconds=int(body.get("lease_seconds", 900)),
+        auto_submit=bool(body.get("auto_submit", False)),
     )
 
 

@@ -179,6 +179,7 @@
       if (choice) {
         event.preventDefault();
         choice.checked = choice.type === "radio" ? true : !choice.checked;
+        if (choice.type === "radio" && form.hasAttribute("data-auto-submit")) submit(form);
         return;
       }
     }

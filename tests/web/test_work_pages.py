@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from app.db.base import utcnow
 from app.db.engine import make_session_factory, session_scope
 from app.db.models import Annotation, Assignment, AuditEvent
+from app.domain.errors import InvalidInput
 from app.domain.people import get_user_by_email
 from app.domain.projects import add_member, get_project
 from app.domain.specs import create_draft, publish_spec, update_draft
@@ -309,3 +310,21 @@ def test_pages_need_a_login_and_posts_need_csrf(
     assert forged.status_code == 403
     with session_scope(factory(app)) as s:
         assert s.scalar(select(Assignment.id)) is None
+
+
+def test_auto_submit_is_for_single_choice_projects(
+    app: Litestar, client: TestClient[Litestar], shop: None
+) -> None:
+    with session_scope(factory(app), immediate=True) as s:
+        project = make_project(s, slug="quick", name="Quick", auto_submit=True)
+        add_items(s, project, 1)
+        add_member(s, project, get_user_by_email(s, "ann@example.test"), actor_id=None)
+        with pytest.raises(InvalidInput) as refused:
+            make_project(s, slug="multi", kind="multi_choice", auto_submit=True)
+        assert "auto_submit" in refused.value.field_errors
+    login(client, "ann@example.test")
+    page = client.get(post_form(client, "/projects/quick/work/next").headers["location"])
+    assert 'id="label-form"' in page.text and "data-auto-submit" in page.text
+    assert "choose and submit" in page.text
+    shop_page = client.get(f"{WORK}/{start(client)}")
+    assert "data-auto-submit" not in shop_page.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Float, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, utcnow
@@ -35,6 +35,8 @@ class Project(Base):
     kind: Mapped[str] = mapped_column(String(20))
     overlap: Mapped[int] = mapped_column(default=3)
     lease_seconds: Mapped[int] = mapped_column(default=900)
+    auto_submit: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Single choice only: pressing a label's key submits at once (undo is one key away)."""
     min_pairable: Mapped[int] = mapped_column(default=30)
     alpha_threshold: Mapped[float] = mapped_column(Float, default=0.667)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

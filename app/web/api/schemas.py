@@ -50,6 +50,7 @@ class ProjectIn:
     guidelines: str | None = None
     scale: ScaleIn | None = None
     lease_seconds: int = 900
+    auto_submit: bool = False
 
 
 @dataclass
@@ -94,6 +95,7 @@ class ProjectOut:
     kind: str
     overlap: int
     lease_seconds: int
+    auto_submit: bool
     created_at: datetime
     spec: SpecOut | None = None
 
@@ -152,6 +154,7 @@ def project_out(
         kind=project.kind,
         overlap=project.overlap,
         lease_seconds=project.lease_seconds,
+        auto_submit=project.auto_submit,
         created_at=project.created_at,
         spec=spec_out(spec, tag_names or {}) if spec is not None else None,
     )
