@@ -412,7 +412,13 @@ def test_concurrent_publishes_of_one_draft_leave_exactly_one_current(engine: Eng
     for thread in threads:
         thread.join()
     # Then one publish wins, the other is told why, and exactly one version is current
-    assert sorted(outcomes)[0] != "published" and sorted(outcomes).count("published") == 1
+    # (the loser's code depends on how far it got: the draft was already published when it
+    # read it, its flush met the published row, or its update lost the version race)
+    assert sorted(outcomes) in (
+        ["not_a_draft", "published"],
+        ["published", "spec_published"],
+        ["concurrent_publish", "published"],
+    ), outcomes
     with session_scope(factory) as s:
         project = get_project(s, slug)
         assert current_numbers(s, project) == [2]
