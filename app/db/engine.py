@@ -7,6 +7,8 @@ call :func:`begin_immediate` to take the write lock up front instead of failing 
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _BEGIN_OPTION = "accord_sqlite_begin"
+WRITE_LOCK = "accord_write_lock"
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
@@ -51,9 +55,38 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    # Writers of this process queue on a lock before SQLite's: SQLite's own busy handler makes
+    # a waiting writer sleep and retry (up to 100 ms a time), so under load a request could lose
+    # to newer ones again and again; the lock hands the database over as soon as it is free.
+    # The timeout only bounds the wait; past it SQLite's busy timeout still protects the data.
+    writers = _WRITE_LOCKS[engine] = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+        statement = conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN")
+        if statement == "BEGIN IMMEDIATE":
+            conn.info[WRITE_LOCK] = writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            conn.exec_driver_sql(statement)
+        except BaseException:
+            _release_writer(conn)
+            raise
+
+    def _release_writer(conn: Any) -> None:
+        if conn.info.pop(WRITE_LOCK, False):
+            writers.release()
+
+    def _release_on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _release_writer(record)  # a connection given back without commit or rollback
+
+    event.listen(engine, "commit", _release_writer)
+    event.listen(engine, "rollback", _release_writer)
+    event.listen(engine, "checkin", _release_on_checkin)
+
+
+def sqlite_write_lock(engine: Engine) -> threading.Lock | None:
+    """The lock this process's SQLite writers queue on (None for other databases)."""
+    return _WRITE_LOCKS.get(engine)
 
 
 def is_sqlite(session_or_engine: Session | Engine) -> bool:

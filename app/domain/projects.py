@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.db.base import utcnow
 from app.db.models import Membership, Project, SpecLabel, SpecRule, SpecVersion, Tag, User
@@ -175,13 +175,36 @@ def get_project(session: Session, slug: str) -> Project:
     return project
 
 
+CURRENT_SPECS = "accord_current_specs"
+"""``session.info`` key: the current spec per project id, remembered for one transaction."""
+
+
+def _forget_current_specs(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended (not a savepoint)
+        session.info.pop(CURRENT_SPECS, None)
+
+
+if not event.contains(Session, "after_transaction_end", _forget_current_specs):
+    event.listen(Session, "after_transaction_end", _forget_current_specs)
+
+
 def current_spec(session: Session, project: Project) -> SpecVersion:
-    """The project's current published spec version."""
+    """The project's current published spec version.
+
+    Remembered until the transaction ends, which also keeps the object, its labels and rules
+    in the identity map instead of loading them again for every use;
+    :func:`app.domain.specs.publish_spec` forgets it.
+    """
+    remembered: dict[int, SpecVersion] = session.info.setdefault(CURRENT_SPECS, {})
+    spec = remembered.get(project.id)
+    if spec is not None:
+        return spec
     spec = session.scalar(
         select(SpecVersion).where(SpecVersion.project_id == project.id, SpecVersion.is_current)
     )
     if spec is None:
         raise NotFound(f"project {project.slug!r} has no published spec")
+    remembered[project.id] = spec
     return spec
 
 

@@ -24,7 +24,7 @@ from app.db.models import Job, Project, SpecLabel, SpecRule, SpecVersion, Tag, U
 from app.domain.audit import record_event
 from app.domain.errors import Conflict, Forbidden, NotFound
 from app.domain.outbox import enqueue_job
-from app.domain.projects import current_spec
+from app.domain.projects import CURRENT_SPECS, current_spec
 from app.domain.spec_diff import (
     Scale,
     SpecDiff,
@@ -264,6 +264,7 @@ def publish_spec(
             "another spec version was published at the same time; reload and try again",
             code="concurrent_publish",
         ) from exc
+    session.info.get(CURRENT_SPECS, {}).pop(project.id, None)
     previous_number = previous.number if previous is not None else 0
     record_event(
         session,

@@ -38,7 +38,7 @@ from app.domain.assignment import (
     skip_assignment,
 )
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.domain.projects import add_member, current_spec
+from app.domain.projects import CURRENT_SPECS, add_member, current_spec
 from tests.factories import make_project, make_user
 
 _ids = itertools.count(1)
@@ -109,6 +109,7 @@ def publish_next_version(session: Session, project: Project) -> SpecVersion:
     session.flush()
     new.status, new.is_current, new.published_at = "published", True, utcnow()
     session.flush()
+    session.info.pop(CURRENT_SPECS, None)  # as publish_spec does
     return new
 
 

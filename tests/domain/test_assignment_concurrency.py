@@ -20,7 +20,7 @@ from typing import TypeVar
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.engine import make_session_factory, session_scope
+from app.db.engine import make_session_factory, session_scope, sqlite_write_lock
 from app.db.models import Annotation, Assignment, Project, User
 from app.domain.annotations import submit_assignment
 from app.domain.assignment import lease_next_assignment, release_assignment, skip_assignment
@@ -195,3 +195,6 @@ def test_sixty_annotators_at_once_never_break_the_invariants(engine: Engine) -> 
     history, item_ids, project_id = _run(engine)
     # Then the history and the database satisfy every invariant, with no error on the way
     _check(engine, history, item_ids, project_id)
+    # and on SQLite every writer gave the process's write lock back
+    lock = sqlite_write_lock(engine)
+    assert lock is None or not lock.locked()

@@ -58,7 +58,8 @@ class SpecVersion(Base):
     labels: Mapped[list[SpecLabel]] = relationship(
         order_by="SpecLabel.position", cascade="all, delete-orphan", lazy="selectin"
     )
-    rules: Mapped[list[SpecRule]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    # Loaded when first used: validating a value needs the labels, not the rules.
+    rules: Mapped[list[SpecRule]] = relationship(cascade="all, delete-orphan")
 
     __mapper_args__ = {"version_id_col": edit_version}
 

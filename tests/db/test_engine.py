@@ -1,0 +1,76 @@
+"""SQLite writers of one process queue on a lock that every way of ending a transaction frees."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from pathlib import Path
+
+from sqlalchemy import text
+
+from app.db.engine import make_engine, make_session_factory, sqlite_write_lock
+
+
+def test_the_write_lock_is_freed_however_a_write_transaction_ends(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'accord.db'}")
+    writers, readers = make_session_factory(engine, immediate=True), make_session_factory(engine)
+    lock = sqlite_write_lock(engine)
+    assert lock is not None
+    try:
+        session = writers()
+        session.execute(text("SELECT 1"))
+        assert lock.locked()  # held from BEGIN IMMEDIATE on
+        session.commit()
+        assert not lock.locked()
+        session.execute(text("SELECT 1"))
+        session.rollback()
+        assert not lock.locked()
+        session.execute(text("SELECT 1"))
+        session.close()
+        assert not lock.locked()
+        forgotten = writers()
+        forgotten.execute(text("SELECT 1"))
+        del forgotten  # never closed: the connection goes back to the pool on collection
+        gc.collect()
+        assert not lock.locked()
+        # readers never take it
+        reader = readers()
+        reader.execute(text("SELECT 1"))
+        assert not lock.locked()
+        reader.close()
+    finally:
+        engine.dispose()
+
+
+def test_a_second_writer_waits_for_the_first_instead_of_failing(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'accord.db'}")
+    factory = make_session_factory(engine, immediate=True)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE counter (n INTEGER)"))
+        conn.execute(text("INSERT INTO counter VALUES (0)"))
+    errors: list[BaseException] = []
+
+    def bump() -> None:
+        try:
+            for _ in range(50):
+                with factory() as session, session.begin():
+                    n = session.scalar(text("SELECT n FROM counter"))
+                    session.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+        except BaseException as exc:  # noqa: BLE001 (collected and asserted below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT n FROM counter")) == 400  # no lost update, no error
+    assert errors == []
+    engine.dispose()
+
+
+def test_postgresql_engines_have_no_process_lock() -> None:
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert sqlite_write_lock(engine) is None
+    engine.dispose()
