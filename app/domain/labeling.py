@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, select, union
+from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models import Annotation, Assignment, Item, Project, SpecVersion, User
@@ -142,17 +142,20 @@ class AnnotatorProgress:
 
 
 def count_open_items(session: Session, project: Project, spec: SpecVersion, user: User) -> int:
-    """Items the annotator could still be given under ``spec`` (free slots they may take)."""
-    occupied = aliased(Assignment)
-    n_active = (
-        select(func.count())
-        .select_from(occupied)
+    """Items the annotator could still be given under ``spec`` (free slots they may take).
+
+    Counted as all items minus the blocked ones (full, or already the annotator's), which reads
+    the project's assignments once instead of counting slots item by item.
+    """
+    full = (
+        select(Assignment.item_id)
         .where(
-            occupied.item_id == Item.id,
-            occupied.spec_version_id == spec.id,
-            occupied.state.in_(("leased", "submitted")),
+            Assignment.project_id == project.id,
+            Assignment.spec_version_id == spec.id,
+            Assignment.state.in_(("leased", "submitted")),
         )
-        .scalar_subquery()
+        .group_by(Assignment.item_id)
+        .having(func.count() >= project.overlap)
     )
     mine = select(Assignment.item_id).where(
         Assignment.user_id == user.id,
@@ -164,19 +167,10 @@ def count_open_items(session: Session, project: Project, spec: SpecVersion, user
         Annotation.spec_version_id == spec.id,
         Annotation.retracted_at.is_(None),
     )
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Item)
-            .where(
-                Item.project_id == project.id,
-                n_active < project.overlap,
-                Item.id.not_in(mine),
-                Item.id.not_in(labeled),
-            )
-        )
-        or 0
-    )
+    blocked = union(full, mine, labeled).subquery()
+    total = session.scalar(select(func.count()).where(Item.project_id == project.id)) or 0
+    n_blocked = session.scalar(select(func.count()).select_from(blocked)) or 0
+    return max(int(total) - int(n_blocked), 0)
 
 
 def annotator_progress(

@@ -18,7 +18,7 @@ from litestar.response import Response
 from sqlalchemy.orm import Session
 
 from app.db.engine import begin_immediate
-from app.db.models import Assignment
+from app.db.models import Assignment, Item, SpecVersion
 from app.domain.acknowledgements import acknowledge_spec
 from app.domain.annotations import annotation_tag_names, submit_assignment
 from app.domain.assignment import (
@@ -199,7 +199,11 @@ class TasksApi(Controller):
         """Record the value for a leased task: 422 for a value outside the spec, 409
         ``lease_expired`` for a lease that ran out or was used, 404 for someone else's task."""
         begin_immediate(db)
-        _own_task(db, grant, task_id)
+        task = _own_task(db, grant, task_id)
+        # Held here so the domain finds them in the identity map and the answer needs no reload.
+        spec = db.get(SpecVersion, task.spec_version_id)
+        item = db.get(Item, task.item_id)
+        assert spec is not None and item is not None  # foreign keys guarantee both
         annotation = submit_assignment(
             db,
             task_id,
@@ -211,12 +215,11 @@ class TasksApi(Controller):
             duration_ms=data.duration_ms,
             source="api",
         )
-        view = describe_task(db, annotator_assignment(db, task_id, grant.user))
         out = AnnotationOut(
             id=annotation.id,
             task_id=task_id,
-            item=view.item.external_id,
-            spec_version=view.spec_number,
+            item=item.external_id,
+            spec_version=spec.number,
             value=annotation.value,
             tags=annotation_tag_names(db, annotation),
             unclear=annotation.unclear,
