@@ -1,0 +1,189 @@
+"""Agreement per slice: overall, per edge-case tag, per label (one vs rest) and per annotator.
+
+Pure functions over a ratings frame with columns ``item`` (the unit), ``annotator`` and
+``value`` (a label key, a number, or a list of label keys for multi-choice), and a tags frame
+with columns ``item`` and ``tag``. Every slice comes with its bootstrap interval and a judgement:
+a slice is *reliable* only with enough pairable values and a CI lower bound at or above the
+threshold; otherwise ``why`` says what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import polars as pl
+
+from app.analytics.agreement import AlphaResult, encode_ratings, krippendorff_alpha, masi_alpha
+from app.analytics.bootstrap import bootstrap_alpha
+from app.analytics.coincidence import Level
+
+Measure = Literal["nominal", "ordinal", "interval", "masi"]
+"""How values are compared: a level of measurement, or MASI for label sets."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How slices are measured and judged."""
+
+    measure: Measure
+    value_order: tuple[str, ...] | None
+    resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+    min_pairable: int = 30
+    threshold: float = 0.667
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A bootstrap confidence interval."""
+
+    low: float
+    high: float
+    confidence: float
+    resamples: int
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Alpha of one slice with its interval, counts and judgement."""
+
+    key: str
+    alpha: float | None
+    ci: Interval | None
+    n_items: int
+    n_pairable: int
+    n_annotations: int
+    reliable: bool
+    why: str | None
+    extra: dict[str, float | int | str | None] = field(default_factory=dict)
+
+
+def measure_slice(key: str, ratings: pl.DataFrame, settings: Settings) -> Slice:
+    """Alpha, interval and judgement of one slice of ratings."""
+    if ratings.height == 0:
+        result = AlphaResult(None, 0, 0, 0, "no annotations")
+        return _judged(key, result, None, settings)
+    if settings.measure == "masi":
+        return _judged(key, masi_alpha(ratings), None, settings, no_ci="no interval for sets")
+    level: Level = settings.measure
+    order = settings.value_order if level in ("nominal", "ordinal") else None
+    encoded = encode_ratings(ratings, level=level, value_order=order)
+    result = krippendorff_alpha(encoded.items, encoded.annotators, encoded.values, level=level)
+    ci = None
+    if result.alpha is not None and settings.resamples > 0:  # 0: a point estimate only
+        bounds = bootstrap_alpha(
+            encoded.items,
+            encoded.annotators,
+            encoded.values,
+            level=level,
+            resamples=settings.resamples,
+            confidence=settings.confidence,
+            seed=settings.seed,
+        )
+        if bounds is not None:
+            ci = Interval(bounds[0], bounds[1], settings.confidence, settings.resamples)
+    return _judged(key, result, ci, settings)
+
+
+def _judged(
+    key: str,
+    result: AlphaResult,
+    ci: Interval | None,
+    settings: Settings,
+    *,
+    no_ci: str = "too few defined resamples for an interval",
+) -> Slice:
+    why: str | None = None
+    if result.n_pairable < settings.min_pairable:
+        why = f"only {result.n_pairable} pairable values; {settings.min_pairable} needed"
+    elif result.alpha is None:
+        why = result.reason
+    elif ci is None:
+        why = no_ci
+    elif ci.low < settings.threshold:
+        why = f"CI lower bound {ci.low:.3f} is under the threshold {settings.threshold:.3f}"
+    return Slice(
+        key,
+        result.alpha,
+        ci,
+        result.n_items,
+        result.n_pairable,
+        result.n_annotations,
+        why is None,
+        why,
+    )
+
+
+def by_tag(
+    ratings: pl.DataFrame, tags: pl.DataFrame, settings: Settings, *, names: Sequence[str] = ()
+) -> list[Slice]:
+    """One slice per edge-case tag: the ratings of the items carrying it (``names``: also the
+    tags no rated item carries, so they show as empty)."""
+    present = sorted(set(tags["tag"].to_list()) | set(names))
+    slices = []
+    for tag in present:
+        items = tags.filter(pl.col("tag") == tag)["item"]
+        slices.append(measure_slice(tag, ratings.filter(pl.col("item").is_in(items.to_list())), settings))
+    return slices
+
+
+def by_label(ratings: pl.DataFrame, labels: Sequence[str], settings: Settings) -> list[Slice]:
+    """One nominal yes/no slice per label: did the annotator give this label?"""
+    binary = Settings(
+        "nominal",
+        ("no", "yes"),
+        settings.resamples,
+        settings.confidence,
+        settings.seed,
+        settings.min_pairable,
+        settings.threshold,
+    )
+    slices = []
+    for label in labels:
+        if settings.measure == "masi":
+            chose = pl.col("value").list.contains(label)
+        else:
+            chose = pl.col("value").cast(pl.String) == label
+        frame = ratings.select(
+            "item", "annotator", value=pl.when(chose).then(pl.lit("yes")).otherwise(pl.lit("no"))
+        )
+        slices.append(measure_slice(label, frame, binary))
+    return slices
+
+
+def by_annotator(ratings: pl.DataFrame, settings: Settings) -> list[Slice]:
+    """Per annotator: alpha on the items they rated (with everyone's ratings there), and in
+    ``extra`` the alpha of everyone else without them (the leave-one-out effect)."""
+    overall = measure_slice("all", ratings, _without_ci(settings))
+    slices = []
+    for annotator in sorted(ratings["annotator"].unique().to_list(), key=str):
+        theirs = ratings.filter(pl.col("annotator") == annotator)["item"]
+        shared = measure_slice(
+            str(annotator), ratings.filter(pl.col("item").is_in(theirs.to_list())), settings
+        )
+        others = measure_slice(
+            "others", ratings.filter(pl.col("annotator") != annotator), _without_ci(settings)
+        )
+        effect = (
+            overall.alpha - others.alpha
+            if overall.alpha is not None and others.alpha is not None
+            else None
+        )
+        shared.extra.update(n_own=int(theirs.len()), alpha_without=others.alpha, loo_effect=effect)
+        slices.append(shared)
+    return slices
+
+
+def _without_ci(settings: Settings) -> Settings:
+    return Settings(
+        settings.measure,
+        settings.value_order,
+        0,
+        settings.confidence,
+        settings.seed,
+        settings.min_pairable,
+        settings.threshold,
+    )

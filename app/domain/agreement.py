@@ -1,0 +1,265 @@
+"""Agreement reports for a project: loading ratings into frames and measuring every slice.
+
+The numbers always reflect every committed annotation: a report is cached per process under a
+*watermark* (counts and latest ids/times of the project's annotations and item tags, and the
+current spec version) and recomputed as soon as the watermark moves.
+
+Units: under one spec version a unit is an item; across versions (``spec_version="all"``) it is
+an (item, spec version) pair, because a label given under v1 and one under v2 answer different
+questions. Levels: single choice is nominal, ordinal is ordinal in the spec's label order, numeric
+is interval, multi-choice uses the MASI set distance overall and yes/no per label.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Any
+
+import polars as pl
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.analytics.slices import Measure, Settings, Slice, by_annotator, by_label, by_tag
+from app.analytics.slices import measure_slice as measure
+from app.db.models import Annotation, Item, ItemTag, Project, SpecVersion, Tag, User
+from app.domain.errors import InvalidInput
+from app.domain.projects import current_spec, tag_names
+
+GROUPINGS = ("tag", "label", "annotator")
+MEASURES: dict[str, Measure] = {
+    "single_choice": "nominal",
+    "ordinal": "ordinal",
+    "numeric": "interval",
+    "multi_choice": "masi",
+}
+DEFAULT_RESAMPLES = 1000
+MAX_RESAMPLES = 10_000
+_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class AgreementReport:
+    """Overall agreement of a project (one spec version, or all) and, optionally, its groups."""
+
+    measure: Measure
+    spec_version: str
+    overall: Slice
+    by: str | None
+    groups: list[Slice]
+    names: dict[str, str]
+    """Display names of group keys (label names for ``by=label``)."""
+
+
+def parse_spec_version(session: Session, project: Project, raw: str | None) -> int | None:
+    """``current`` (default) or a number to that version's number; ``all`` to None."""
+    text = (raw or "current").strip()
+    if text == "all":
+        return None
+    if text == "current":
+        return current_spec(session, project).number
+    if text.isdigit():
+        number = int(text)
+        exists = session.scalar(
+            select(SpecVersion.id).where(
+                SpecVersion.project_id == project.id,
+                SpecVersion.number == number,
+                SpecVersion.status == "published",
+            )
+        )
+        if exists is not None:
+            return number
+    raise InvalidInput(
+        f"spec_version must be a published version's number, current or all; not {text!r}",
+        field_errors={"spec_version": "unknown spec version"},
+    )
+
+
+def _ratings(session: Session, project: Project, number: int | None) -> pl.DataFrame:
+    query = (
+        select(Annotation.item_id, Annotation.user_id, Annotation.value, SpecVersion.number)
+        .join(SpecVersion, SpecVersion.id == Annotation.spec_version_id)
+        .where(Annotation.project_id == project.id, Annotation.retracted_at.is_(None))
+    )
+    if number is not None:
+        query = query.where(SpecVersion.number == number)
+    rows = session.execute(query).all()
+    units = [f"{item}" if number is not None else f"{item}@v{n}" for item, _, _, n in rows]
+    values: list[Any] = [value for _, _, value, _ in rows]
+    if project.kind == "numeric":
+        column = pl.Series("value", values, dtype=pl.Float64)
+    elif project.kind == "multi_choice":
+        column = pl.Series("value", values, dtype=pl.List(pl.String))
+    else:
+        column = pl.Series("value", values, dtype=pl.String)
+    return pl.DataFrame(
+        {
+            "item": pl.Series(units, dtype=pl.String),
+            "annotator": pl.Series([user for _, user, _, _ in rows], dtype=pl.Int64),
+            "value": column,
+            "item_id": pl.Series([item for item, _, _, _ in rows], dtype=pl.Int64),
+        }
+    )
+
+
+def _tags(session: Session, project: Project, ratings: pl.DataFrame) -> pl.DataFrame:
+    """(unit, tag) for the rated units: a unit carries its item's tags."""
+    rows = session.execute(
+        select(ItemTag.item_id, Tag.name)
+        .join(Tag, Tag.id == ItemTag.tag_id)
+        .join(Item, Item.id == ItemTag.item_id)
+        .where(Item.project_id == project.id)
+    ).all()
+    item_tags = pl.DataFrame(
+        {"item_id": [i for i, _ in rows], "tag": [t for _, t in rows]},
+        schema={"item_id": pl.Int64, "tag": pl.String},
+    )
+    units = ratings.select("item", "item_id").unique()
+    return units.join(item_tags, on="item_id").select("item", "tag")
+
+
+def _watermark(session: Session, project: Project) -> tuple[Any, ...]:
+    annotations = session.execute(
+        select(func.count(), func.max(Annotation.id), func.max(Annotation.retracted_at)).where(
+            Annotation.project_id == project.id
+        )
+    ).one()
+    tags = session.execute(
+        select(func.count(), func.max(ItemTag.added_at))
+        .join(Item, Item.id == ItemTag.item_id)
+        .where(Item.project_id == project.id)
+    ).one()
+    current = current_spec(session, project)
+    return (
+        *annotations,
+        *tags,
+        current.id,
+        project.min_pairable,
+        project.alpha_threshold,
+    )
+
+
+_cache: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], AgreementReport]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def agreement_report(
+    session: Session,
+    project: Project,
+    *,
+    spec_version: str | None = "current",
+    by: str | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = 0.95,
+) -> AgreementReport:
+    """Alpha with its bootstrap CI overall and per group (``tag``, ``label`` or ``annotator``)."""
+    errors: dict[str, str] = {}
+    if by is not None and by not in GROUPINGS:
+        errors["by"] = f"one of {', '.join(GROUPINGS)}"
+    if not 0 <= resamples <= MAX_RESAMPLES:
+        errors["resamples"] = f"between 0 and {MAX_RESAMPLES}"
+    if not 0.5 <= confidence < 1:
+        errors["confidence"] = "at least 0.5 and below 1"
+    if errors:
+        raise InvalidInput("the agreement request is not valid", field_errors=errors)
+    number = parse_spec_version(session, project, spec_version)
+    bind = str(session.get_bind().engine.url)
+    key = (bind, project.id, number, by, resamples, confidence)
+    mark = _watermark(session, project)
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is not None and cached[0] == mark:
+            _cache.move_to_end(key)
+            return cached[1]
+    report = _compute(session, project, number, by, resamples, confidence)
+    with _cache_lock:
+        _cache[key] = (mark, report)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return report
+
+
+def _compute(
+    session: Session,
+    project: Project,
+    number: int | None,
+    by: str | None,
+    resamples: int,
+    confidence: float,
+) -> AgreementReport:
+    spec = current_spec(session, project)
+    label_keys = [label.key for label in spec.labels]
+    settings = Settings(
+        MEASURES[project.kind],
+        tuple(label_keys) if project.kind == "ordinal" else None,
+        resamples,
+        confidence,
+        0,
+        project.min_pairable,
+        project.alpha_threshold,
+    )
+    ratings = _ratings(session, project, number)
+    frame = ratings.select("item", "annotator", "value")
+    if project.kind == "ordinal":
+        # Labels a later version dropped still need a rank: after the current scale.
+        extra = sorted(set(frame["value"].to_list()) - set(label_keys))
+        settings = Settings(
+            settings.measure,
+            tuple(label_keys + extra),
+            resamples,
+            confidence,
+            0,
+            project.min_pairable,
+            project.alpha_threshold,
+        )
+    overall = measure("overall", frame, settings)
+    groups: list[Slice] = []
+    names: dict[str, str] = {}
+    if by == "tag":
+        all_tags = sorted(tag_names(session, project).values())
+        groups = by_tag(frame, _tags(session, project, ratings), settings, names=all_tags)
+    elif by == "label" and project.kind != "numeric":
+        groups = by_label(frame, label_keys, settings)
+        names = {label.key: label.name for label in spec.labels}
+    elif by == "annotator":
+        groups = by_annotator(frame, settings)
+        ids = [int(g.key) for g in groups]
+        handles = dict(session.execute(select(User.id, User.handle).where(User.id.in_(ids))).all())
+        groups = [replace(g, key=handles.get(int(g.key), g.key)) for g in groups]
+    version = f"v{number}" if number is not None else "all"
+    return AgreementReport(settings.measure, version, overall, by, groups, names)
+
+
+def slice_json(item: Slice, name: str | None = None) -> dict[str, Any]:
+    """A slice as the API serves it."""
+    ci = item.ci
+    return {
+        "key": item.key,
+        **({"name": name} if name else {}),
+        "alpha": item.alpha,
+        "ci": (
+            {"low": ci.low, "high": ci.high, "confidence": ci.confidence, "resamples": ci.resamples}
+            if ci
+            else None
+        ),
+        "n_items": item.n_items,
+        "n_pairable": item.n_pairable,
+        "n_annotations": item.n_annotations,
+        "reliable": item.reliable,
+        "why": item.why,
+        **item.extra,
+    }
+
+
+def report_json(report: AgreementReport) -> dict[str, Any]:
+    """PRODUCT.md's agreement document."""
+    overall = slice_json(report.overall)
+    overall.pop("key")
+    return {
+        "level": report.measure,
+        "spec_version": report.spec_version,
+        **overall,
+        "by": report.by,
+        "groups": [slice_json(g, report.names.get(g.key)) for g in report.groups],
+    }

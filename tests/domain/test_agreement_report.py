@@ -1,0 +1,100 @@
+"""Agreement reports from the database: the demo's story, slices, staleness, bad parameters."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Item
+from app.domain.agreement import agreement_report, report_json
+from app.domain.annotation_import import import_annotations
+from app.domain.demo import DEMO_SLUG, load_demo
+from app.domain.errors import InvalidInput
+from app.domain.item_parsing import parse_annotation_rows
+from app.domain.people import get_user_by_email
+from app.domain.projects import get_project
+from tests.domain.test_assignment import add_items
+from tests.factories import make_project, make_user
+
+
+def test_the_demo_shows_the_sarcasm_split_and_the_noisy_annotator(session: Session) -> None:
+    # Given the demo project
+    load_demo(session)
+    project = get_project(session, DEMO_SLUG)
+    # When a lead asks for agreement by tag and by annotator
+    by_tag = report_json(agreement_report(session, project, by="tag", resamples=300))
+    by_person = report_json(agreement_report(session, project, by="annotator", resamples=300))
+    # Then sarcasm is the weakest tag, confidently under the threshold, with enough data
+    tags = {g["key"]: g for g in by_tag["groups"]}
+    assert set(tags) == {"sarcasm", "negation", "mixed_language", "emoji_only"}
+    sarcasm = tags["sarcasm"]
+    assert sarcasm["alpha"] == min(g["alpha"] for g in tags.values())
+    assert sarcasm["ci"]["high"] < project.alpha_threshold and not sarcasm["reliable"]
+    assert sarcasm["n_pairable"] >= project.min_pairable
+    # and the noisy annotator drags alpha down the most (leave-one-out)
+    people = {g["key"]: g for g in by_person["groups"]}
+    noisiest = min(people.values(), key=lambda g: g["loo_effect"])
+    assert noisiest["key"] == "farid"
+    assert noisiest["alpha_without"] > by_person["alpha"]
+    # Every number comes with its counts, and nothing is NaN
+    assert by_tag["level"] == "nominal" and by_tag["spec_version"] == "v1"
+    assert 0 < by_tag["n_pairable"] <= by_tag["n_annotations"]
+    assert all(g["alpha"] == g["alpha"] for g in tags.values())
+
+
+def _vendor(session: Session, project_slug: str, rows: list[dict[str, object]]) -> None:
+    import json
+
+    project = get_project(session, project_slug)
+    lead = get_user_by_email(session, "lee@example.test")
+    import_annotations(
+        session, project, parse_annotation_rows(json.dumps(rows).encode(), "json"), actor=lead
+    )
+
+
+def test_reports_follow_every_committed_annotation(session: Session) -> None:
+    make_user(session, email="lee@example.test", role="lead")
+    project = make_project(
+        session, actor=get_user_by_email(session, "lee@example.test"), slug="shop", overlap=2
+    )
+    project.min_pairable = 4
+    items = add_items(session, project, 3, tags=("sarcasm",))
+    eids = [i.external_id for i in items]
+    _vendor(
+        session,
+        "shop",
+        [{"external_id": e, "annotator": a, "value": "positive"} for e in eids for a in "ab"],
+    )
+    first = agreement_report(session, project, by="tag", resamples=50)
+    assert first.overall.alpha is None and first.overall.why is not None  # no variation yet
+    assert first.overall.n_annotations == 6
+    # When a disagreeing label arrives, the next report includes it (the cache is stale)
+    _vendor(session, "shop", [{"external_id": eids[0], "annotator": "c", "value": "negative"}])
+    second = agreement_report(session, project, by="tag", resamples=50)
+    assert second.overall.n_annotations == 7 and second.overall.alpha is not None
+    assert second.groups[0].key == "sarcasm" and second.groups[0].n_annotations == 7
+    # A tag with no rated item is listed, empty, and says why it is not judged
+    add_items(session, project, 1, tags=("negation",))
+    third = agreement_report(session, project, by="tag", resamples=50)
+    negation = next(g for g in third.groups if g.key == "negation")
+    assert (negation.alpha, negation.n_pairable, negation.reliable) == (None, 0, False)
+    assert negation.why is not None and "pairable" in negation.why
+    assert session.scalar(select(Item.id).where(Item.project_id == project.id)) is not None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"by": "colour"}, "by"),
+        ({"spec_version": "7"}, "spec_version"),
+        ({"spec_version": "latest"}, "spec_version"),
+        ({"resamples": -1}, "resamples"),
+        ({"confidence": 1.0}, "confidence"),
+    ],
+)
+def test_bad_parameters_are_named(session: Session, kwargs: dict[str, object], field: str) -> None:
+    project = make_project(session)
+    with pytest.raises(InvalidInput) as refused:
+        agreement_report(session, project, **kwargs)  # type: ignore[arg-type]
+    assert field in refused.value.field_errors
