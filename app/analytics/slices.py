@@ -126,7 +126,9 @@ def by_tag(
     slices = []
     for tag in present:
         items = tags.filter(pl.col("tag") == tag)["item"]
-        slices.append(measure_slice(tag, ratings.filter(pl.col("item").is_in(items.to_list())), settings))
+        slices.append(
+            measure_slice(tag, ratings.filter(pl.col("item").is_in(items.to_list())), settings)
+        )
     return slices
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -10,10 +11,12 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
+from sqlalchemy.orm import Session
 
 from app.db.engine import begin_immediate
 from app.db.models import Project
 from app.db.models.items import SPLITS
+from app.domain.adjudication import adjudicate_item, item_rulings
 from app.domain.errors import Conflict, InvalidInput
 from app.domain.import_files import format_for_filename
 from app.domain.item_parsing import (
@@ -24,9 +27,17 @@ from app.domain.item_parsing import (
     MAX_TEXT_CHARS,
     parse_item_rows,
 )
-from app.domain.item_queries import STATUS_NAMES, ItemFilters, item_detail, list_items
+from app.domain.item_queries import (
+    STATUS_NAMES,
+    ItemDetail,
+    ItemFilters,
+    item_detail,
+    list_items,
+)
 from app.domain.items import ImportResult, import_items, project_tag_ids
+from app.domain.projects import current_spec
 from app.web.auth import LEAD, Viewer
+from app.web.controllers.forms import FormData, field, many
 from app.web.controllers.projects import reachable_project
 from app.web.deps import CurrentViewer, Db
 from app.web.htmx import is_htmx, page_or_partial
@@ -156,16 +167,69 @@ class ItemPagesController(Controller):
     def item(
         self, db: Db, viewer: CurrentViewer, slug: FromPath[str], external_id: FromPath[str]
     ) -> Template:
-        """One item: text, tags, metadata, annotations so far and its audit log."""
+        """One item: text, tags, metadata, annotations so far, rulings and its audit log."""
         project = reachable_project(db, viewer, slug)
+        detail = item_detail(db, project, external_id)
         return Template(
             "items/item.html",
-            context={
-                "viewer": viewer,
-                "project": project,
-                "detail": item_detail(db, project, external_id),
-            },
+            context=_ruling_context(db, viewer, project, detail) | {"detail": detail},
         )
+
+    @post("/{external_id:str}/adjudicate", sync_to_thread=True)
+    def adjudicate(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        viewer: CurrentViewer,
+        slug: FromPath[str],
+        external_id: FromPath[str],
+        data: FormData,
+    ) -> Response[Any]:
+        """Record a ruling (value and rationale) under the current spec version."""
+        project = reachable_project(db, viewer, slug)
+        detail = item_detail(db, project, external_id)
+        raw: Any = many(data, "value") if project.kind == "multi_choice" else field(data, "value")
+        if project.kind == "numeric":
+            with suppress(ValueError):  # not a number: the domain names the field
+                raw = float(raw)
+        rationale = str(data.get("rationale", "")).replace("\r\n", "\n")
+        try:
+            adjudicate_item(
+                db, project, detail.item, value=raw, rationale=rationale, actor=viewer.user
+            )
+        except InvalidInput as exc:
+            db.rollback()
+            detail = item_detail(db, project, external_id)
+            context = _ruling_context(db, viewer, project, detail) | {
+                "detail": detail,
+                "ruling_errors": exc.field_errors,
+                "ruling_form": {"value": raw, "rationale": rationale},
+            }
+            return page_or_partial(
+                request, "items/item.html", "items/_rulings.html", context, status_code=422
+            )
+        db.commit()
+        if not is_htmx(request):
+            return Redirect(f"/projects/{slug}/items/{external_id}", status_code=303)
+        detail = item_detail(db, project, external_id)
+        context = _ruling_context(db, viewer, project, detail) | {"detail": detail, "saved": True}
+        return page_or_partial(
+            request, "items/item.html", "items/_rulings.html", context, trigger="item-adjudicated"
+        )
+
+
+def _ruling_context(
+    db: Session, viewer: Viewer, project: Project, detail: ItemDetail
+) -> dict[str, Any]:
+    return {
+        "viewer": viewer,
+        "project": project,
+        "spec": current_spec(db, project),
+        "rulings": item_rulings(db, detail.item),
+        "ruling_errors": {},
+        "ruling_form": {"value": None, "rationale": ""},
+        "saved": False,
+    }
 
 
 def _import_context(
