@@ -8,9 +8,10 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Item
 from app.domain.agreement import agreement_report, report_json
+from app.domain.agreement_views import tag_drilldown
 from app.domain.annotation_import import import_annotations
 from app.domain.demo import DEMO_SLUG, load_demo
-from app.domain.errors import InvalidInput
+from app.domain.errors import InvalidInput, NotFound
 from app.domain.item_parsing import parse_annotation_rows
 from app.domain.people import get_user_by_email
 from app.domain.projects import get_project
@@ -98,3 +99,25 @@ def test_bad_parameters_are_named(session: Session, kwargs: dict[str, object], f
     with pytest.raises(InvalidInput) as refused:
         agreement_report(session, project, **kwargs)  # type: ignore[arg-type]
     assert field in refused.value.field_errors
+
+
+def test_the_sarcasm_drilldown_shows_two_annotators_each_keeping_to_a_label(
+    session: Session,
+) -> None:
+    load_demo(session)
+    project = get_project(session, DEMO_SLUG)
+    view = tag_drilldown(session, project, "sarcasm", 1)
+    table = {who: (counts, total) for who, counts, total in view.annotator_labels}
+    tops = {}
+    for who in ("ana", "ben"):
+        counts, total = table[who]
+        label, n = max(counts.items(), key=lambda kv: kv[1])
+        assert n / total >= 0.7, (who, counts)
+        tops[who] = label
+    assert tops["ana"] != tops["ben"]  # one reads the words, the other the intent
+    c = view.coincidences
+    assert c is not None and (c.observed == c.observed.T).all()  # coincidences are symmetric
+    assert [number for number, _ in view.rules] == [1] and view.rules[0][1]
+    assert view.n_disputed >= len(view.disputed) > 0 and view.n_unclear > 0
+    with pytest.raises(NotFound):
+        tag_drilldown(session, project, "no_such_tag", 1)

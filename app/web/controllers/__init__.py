@@ -3,6 +3,7 @@
 from app.web.controllers.admin_jobs import AdminJobsController
 from app.web.controllers.admin_tokens import AdminTokensController
 from app.web.controllers.admin_users import AdminUsersController
+from app.web.controllers.agreement import AgreementPagesController
 from app.web.controllers.health import HealthController
 from app.web.controllers.home import HomeController
 from app.web.controllers.items import ItemPagesController
@@ -13,6 +14,7 @@ from app.web.controllers.work import WorkController
 
 PAGE_CONTROLLERS = [
     AdminJobsController,
+    AgreementPagesController,
     AdminTokensController,
     AdminUsersController,
     HealthController,
