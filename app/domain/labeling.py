@@ -179,11 +179,12 @@ def annotator_progress(
     """Submissions today (UTC, all projects) and in this project, and the items left for them."""
     now = now if now is not None else utcnow()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    mine = select(func.count()).where(
-        Annotation.user_id == user.id, Annotation.retracted_at.is_(None)
-    )
-    today = session.scalar(mine.where(Annotation.created_at >= midnight)) or 0
-    here = session.scalar(mine.where(Annotation.project_id == project.id)) or 0
+    today, here = session.execute(
+        select(
+            func.count().filter(Annotation.created_at >= midnight),
+            func.count().filter(Annotation.project_id == project.id),
+        ).where(Annotation.user_id == user.id, Annotation.retracted_at.is_(None))
+    ).one()
     spec = current_spec(session, project)
     return AnnotatorProgress(int(today), int(here), count_open_items(session, project, spec, user))
 

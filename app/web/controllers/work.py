@@ -172,13 +172,19 @@ class WorkController(Controller):
         *,
         status_code: int = 200,
         push_url: str | None = None,
+        commit: bool = False,
     ) -> Template:
+        """The region (htmx) or the page. With ``commit`` the context is read first, inside the
+        transaction that made the change, and then committed: one transaction, one write lock."""
         headers = {"Vary": "HX-Request"}
         if push_url and is_htmx(request):
             headers["HX-Push-Url"] = push_url
+        context = self._context(db, viewer, project, ws)
+        if commit:
+            db.commit()
         return Template(
             REGION if is_htmx(request) else PAGE,
-            context=self._context(db, viewer, project, ws),
+            context=context,
             status_code=status_code,
             headers=headers,
         )
@@ -212,10 +218,10 @@ class WorkController(Controller):
                 raise
             db.rollback()
             assignment = None
-        db.commit()
         base = f"/projects/{project.slug}/work"
         target = f"{base}/{assignment.id}" if assignment else base
         if not is_htmx(request):
+            db.commit()
             query = f"?undo={undo.id}" if undo is not None else ""
             return Redirect(target + query, status_code=303)
         ws = (
@@ -226,7 +232,7 @@ class WorkController(Controller):
         ws.notice = notice
         if assignment is None:
             ws.undo = undo
-        return self._render(request, db, viewer, project, ws, push_url=target)
+        return self._render(request, db, viewer, project, ws, push_url=target, commit=True)
 
     # --- pages -----------------------------------------------------------------------------
 
@@ -382,16 +388,16 @@ class WorkController(Controller):
             return self._render(request, db, viewer, project, ws)
         if again.project_id != project.id:
             raise NotFound(f"no submission {annotation_id} of yours in this project")
-        db.commit()
         target = f"/projects/{slug}/work/{again.id}"
         if not is_htmx(request):
+            db.commit()
             return Redirect(target, status_code=303)
         ws = _task_workspace(
             db,
             again,
             notice="Undone. Label this item again; your earlier answer is kept in its history.",
         )
-        return self._render(request, db, viewer, project, ws, push_url=target)
+        return self._render(request, db, viewer, project, ws, push_url=target, commit=True)
 
     @post("/acknowledge/{number:int}", opt=ANY_USER, sync_to_thread=True)
     def acknowledge(
