@@ -16,8 +16,8 @@ before it, but an item that has waited longer than that comes first: nothing sta
 Finding candidates without touching every item: plain items (priority 0, nearly all of them)
 are walked in id order and the walk stops at the first few eligible ones; only items with a
 non-zero priority (few: re-label and gold work) are sorted by the aging key. The heads of both
-are then merged by that key. (An index on the key would make the second part free too, but
-the schema has none yet.)
+are then merged by that key. Both walks read the index on (project_id, priority), whose entries
+are in id order within a priority, so neither reads other projects' items.
 
 Concurrency: on SQLite the caller starts the transaction with
 :func:`app.db.engine.begin_immediate`, so claims are serialized by the write lock. On PostgreSQL
@@ -39,7 +39,6 @@ from sqlalchemy import (
     Integer,
     bindparam,
     func,
-    literal_column,
     select,
     text,
     union_all,
@@ -155,14 +154,11 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
         Annotation.spec_version_id == spec_id,
         Annotation.retracted_at.is_(None),
     )
+    # ix_items_project_id_priority serves both walks: equal project and priority, then id.
+    in_project = Item.project_id == bindparam("project_id")
     if dialect == "sqlite":
-        # Without statistics SQLite would fetch the project's rows one by one through the
-        # project index; reading the table in rowid order is several times faster and lets
-        # the plain walk stop early. The unary plus keeps the planner off that index.
-        in_project = literal_column("+items.project_id") == bindparam("project_id")
         created = func.julianday(Item.created_at) * 86400.0
     else:
-        in_project = Item.project_id == bindparam("project_id")
         created = func.extract("epoch", Item.created_at)
     eligible = (n_active < bindparam("overlap"), Item.id.not_in(mine), Item.id.not_in(labeled))
     columns = (Item.id, Item.priority, Item.created_at)

@@ -38,6 +38,9 @@ class Item(Base):
         UniqueConstraint("project_id", "external_id"),
         CheckConstraint("split IN ('train', 'eval', 'holdout')", name="split"),
         Index("ix_items_project_id_text_hash", "project_id", "text_hash"),
+        # The assignment engine walks a project's items by priority, then id (the rowid/primary
+        # key every index carries): plain items in import order, prioritized ones apart.
+        Index("ix_items_project_id_priority", "project_id", "priority"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,8 +9,6 @@ and pushes its URL. A task id that is not the viewer's own lease in this project
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -20,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
-from app.db.models import Annotation, Assignment, Project, SpecLabel, SpecVersion
+from app.db.models import Annotation, Assignment, Project
 from app.domain.acknowledgements import acknowledge_spec, pending_acknowledgement
 from app.domain.annotations import submit_assignment
 from app.domain.assignment import (
@@ -39,83 +37,21 @@ from app.domain.labeling import (
 )
 from app.domain.projects import current_spec, tag_names
 from app.web.auth import ANY_USER, Viewer
-from app.web.controllers.forms import FormData, field, many
+from app.web.controllers.forms import FormData, field
 from app.web.controllers.projects import reachable_project
+from app.web.controllers.work_state import (
+    Workspace,
+    closed_notice,
+    duration_ms,
+    hotkeys,
+    parse_label_form,
+    task_workspace,
+)
 from app.web.deps import CurrentViewer, Db
 from app.web.htmx import is_htmx
 
 PAGE = "work/page.html"
 REGION = "work/_workspace.html"
-
-
-@dataclass
-class LabelForm:
-    """What the annotator entered, kept when the form comes back with errors."""
-
-    value: Any = None
-    tags: list[str] = dataclass_field(default_factory=list)
-    unclear: bool = False
-    comment: str = ""
-
-
-@dataclass
-class Workspace:
-    """Everything the region shows; ``state`` picks which part."""
-
-    state: str  # task | closed | start | empty | acknowledge
-    task: Any = None
-    form: LabelForm | None = None
-    errors: dict[str, str] = dataclass_field(default_factory=dict)
-    notice: str | None = None
-    undo: Annotation | None = None
-    other_projects: list[tuple[Project, int]] = dataclass_field(default_factory=list)
-    pending_spec: Any = None
-
-
-def _hotkeys(spec: SpecVersion) -> list[tuple[SpecLabel, str | None]]:
-    """Each label with its key: the spec's hotkey, else 1-9 by position."""
-    pairs = []
-    for index, label in enumerate(spec.labels):
-        key = label.hotkey or (str(index + 1) if index < 9 else None)
-        pairs.append((label, key))
-    return pairs
-
-
-def _parse(project: Project, data: dict[str, Any]) -> tuple[Any, LabelForm, dict[str, str]]:
-    """The submitted value in the task kind's shape, the form as entered, and form errors."""
-    errors: dict[str, str] = {}
-    value: Any
-    if project.kind == "multi_choice":
-        value = many(data, "value")
-    elif project.kind == "numeric":
-        raw = field(data, "value")
-        try:
-            value = float(raw)
-        except ValueError:
-            value = raw
-            errors["value"] = "enter a number" if not raw else f"{raw!r} is not a number"
-    else:
-        value = field(data, "value")
-        if not value:
-            errors["value"] = "choose a label (press its key)"
-    form = LabelForm(
-        value=value,
-        tags=many(data, "tags"),
-        unclear=bool(field(data, "unclear")),
-        comment=str(data.get("comment", "")).replace("\r\n", "\n"),
-    )
-    return value, form, errors
-
-
-def _task_workspace(db: Session, assignment: Assignment, **extra: Any) -> Workspace:
-    """The region for a live task, with the item's own tags ticked to start with."""
-    view = describe_task(db, assignment)
-    return Workspace("task", task=view, form=LabelForm(tags=list(view.tags)), **extra)
-
-
-def _duration(data: dict[str, Any]) -> int | None:
-    raw = field(data, "duration_ms")
-    return int(raw) if raw.isdigit() else None
 
 
 def _own_task(db: Session, viewer: Viewer, project: Project, task_id: int) -> Assignment:
@@ -155,7 +91,7 @@ class WorkController(Controller):
             "viewer": viewer,
             "project": project,
             "spec": spec,
-            "labels": _hotkeys(spec),
+            "labels": hotkeys(spec),
             "all_tags": sorted(tag_names(db, project).values()),
             "ws": ws,
             "progress": annotator_progress(db, project, viewer.user),
@@ -225,7 +161,7 @@ class WorkController(Controller):
             query = f"?undo={undo.id}" if undo is not None else ""
             return Redirect(target + query, status_code=303)
         ws = (
-            _task_workspace(db, assignment, undo=undo)
+            task_workspace(db, assignment, undo=undo)
             if assignment
             else self._idle(db, viewer, project)
         )
@@ -271,10 +207,10 @@ class WorkController(Controller):
         assignment = _own_task(db, viewer, project, task_id)
         recent = _recent_undo(db, viewer, undo)
         if assignment.state == "leased" and assignment.lease_expires_at > utcnow():
-            ws = _task_workspace(db, assignment, undo=recent)
+            ws = task_workspace(db, assignment, undo=recent)
         else:
             view = describe_task(db, assignment)
-            ws = Workspace("closed", task=view, notice=_closed_notice(assignment), undo=recent)
+            ws = Workspace("closed", task=view, notice=closed_notice(assignment), undo=recent)
         return self._render(request, db, viewer, project, ws)
 
     # --- actions ---------------------------------------------------------------------------
@@ -300,7 +236,7 @@ class WorkController(Controller):
         """Record the label; then the next item, with an undo offer for this one."""
         project = reachable_project(db, viewer, slug)
         assignment = _own_task(db, viewer, project, task_id)
-        value, form, errors = _parse(project, data)
+        value, form, errors = parse_label_form(project, data)
         try:
             if errors:
                 raise InvalidInput("the annotation was not recorded", field_errors=errors)
@@ -312,7 +248,7 @@ class WorkController(Controller):
                 tags=form.tags,
                 unclear=form.unclear,
                 comment=form.comment,
-                duration_ms=_duration(data),
+                duration_ms=duration_ms(data),
                 source="browser",
             )
         except InvalidInput as exc:
@@ -392,7 +328,7 @@ class WorkController(Controller):
         if not is_htmx(request):
             db.commit()
             return Redirect(target, status_code=303)
-        ws = _task_workspace(
+        ws = task_workspace(
             db,
             again,
             notice="Undone. Label this item again; your earlier answer is kept in its history.",
@@ -439,13 +375,3 @@ class WorkController(Controller):
         )
         status = 200 if is_htmx(request) else 409
         return self._render(request, db, viewer, project, ws, status_code=status)
-
-
-def _closed_notice(assignment: Assignment) -> str:
-    return {
-        "submitted": "You already labeled this item.",
-        "skipped": "You skipped this item; it went to someone else.",
-        "expired": "Your lease on this item expired and it went back to the queue.",
-        "cancelled": "This task was given back.",
-        "leased": "Your lease on this item expired and it went back to the queue.",
-    }[assignment.state]
