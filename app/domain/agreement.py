@@ -1,8 +1,9 @@
 """Agreement reports for a project: loading ratings into frames and measuring every slice.
 
 The numbers always reflect every committed annotation: a report is cached per process under a
-*watermark* (counts and latest ids/times of the project's annotations and item tags, and the
-current spec version) and recomputed as soon as the watermark moves.
+*watermark* (counts and latest ids/times of the project's annotations, item tags and rulings, and
+the current spec version) and recomputed as soon as the watermark moves. Per annotator the report
+also gives accuracy against the ruling in force on adjudicated items.
 
 Units: under one spec version a unit is an item; across versions (``spec_version="all"``) it is
 an (item, spec version) pair, because a label given under v1 and one under v2 answer different
@@ -23,7 +24,16 @@ from sqlalchemy.orm import Session
 
 from app.analytics.slices import Measure, Settings, Slice, by_annotator, by_label, by_tag
 from app.analytics.slices import measure_slice as measure
-from app.db.models import Annotation, Item, ItemTag, Project, SpecVersion, Tag, User
+from app.db.models import (
+    Adjudication,
+    Annotation,
+    Item,
+    ItemTag,
+    Project,
+    SpecVersion,
+    Tag,
+    User,
+)
 from app.domain.errors import InvalidInput
 from app.domain.projects import current_spec, tag_names
 
@@ -130,10 +140,14 @@ def _watermark(session: Session, project: Project) -> tuple[Any, ...]:
         .join(Item, Item.id == ItemTag.item_id)
         .where(Item.project_id == project.id)
     ).one()
+    rulings = session.execute(
+        select(func.count(), func.max(Adjudication.id)).where(Adjudication.project_id == project.id)
+    ).one()
     current = current_spec(session, project)
     return (
         *annotations,
         *tags,
+        *rulings,
         current.id,
         project.min_pairable,
         project.alpha_threshold,
@@ -224,11 +238,54 @@ def _compute(
         names = {label.key: label.name for label in spec.labels}
     elif by == "annotator":
         groups = by_annotator(frame, settings)
+        accuracy = _accuracy_against_rulings(session, project, number)
         ids = [int(g.key) for g in groups]
         handles = dict(session.execute(select(User.id, User.handle).where(User.id.in_(ids))).all())
+        for g in groups:
+            right, judged = accuracy.get(int(g.key), (0, 0))
+            g.extra.update(accuracy=right / judged if judged else None, n_adjudicated=judged)
         groups = [replace(g, key=handles.get(int(g.key), g.key)) for g in groups]
     version = f"v{number}" if number is not None else "all"
     return AgreementReport(settings.measure, version, overall, by, groups, names)
+
+
+def _accuracy_against_rulings(
+    session: Session, project: Project, number: int | None
+) -> dict[int, tuple[int, int]]:
+    """Per annotator: (labels matching the ruling in force, labels on ruled items)."""
+    latest = (
+        select(
+            Adjudication.item_id,
+            Adjudication.spec_version_id,
+            func.max(Adjudication.revision).label("revision"),
+        )
+        .where(Adjudication.project_id == project.id)
+        .group_by(Adjudication.item_id, Adjudication.spec_version_id)
+        .subquery()
+    )
+    query = (
+        select(Annotation.user_id, Annotation.value, Adjudication.value)
+        .join(
+            latest,
+            (latest.c.item_id == Annotation.item_id)
+            & (latest.c.spec_version_id == Annotation.spec_version_id),
+        )
+        .join(
+            Adjudication,
+            (Adjudication.item_id == latest.c.item_id)
+            & (Adjudication.spec_version_id == latest.c.spec_version_id)
+            & (Adjudication.revision == latest.c.revision),
+        )
+        .join(SpecVersion, SpecVersion.id == Annotation.spec_version_id)
+        .where(Annotation.project_id == project.id, Annotation.retracted_at.is_(None))
+    )
+    if number is not None:
+        query = query.where(SpecVersion.number == number)
+    tally: dict[int, tuple[int, int]] = {}
+    for user_id, given, ruled in session.execute(query):
+        right, judged = tally.get(user_id, (0, 0))
+        tally[user_id] = (right + (given == ruled), judged + 1)
+    return tally
 
 
 def slice_json(item: Slice, name: str | None = None) -> dict[str, Any]:

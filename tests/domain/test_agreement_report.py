@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Item
+from app.domain.adjudication import adjudicate_item
 from app.domain.agreement import agreement_report, report_json
 from app.domain.agreement_views import tag_drilldown
 from app.domain.annotation_import import import_annotations
@@ -121,3 +122,29 @@ def test_the_sarcasm_drilldown_shows_two_annotators_each_keeping_to_a_label(
     assert view.n_disputed >= len(view.disputed) > 0 and view.n_unclear > 0
     with pytest.raises(NotFound):
         tag_drilldown(session, project, "no_such_tag", 1)
+
+
+def test_annotators_are_scored_against_the_ruling_in_force(session: Session) -> None:
+    lead = make_user(session, email="lee@example.test", role="lead")
+    project = make_project(session, actor=lead, slug="shop", overlap=2)
+    items = add_items(session, project, 2)
+    eids = [i.external_id for i in items]
+    _vendor(
+        session,
+        "shop",
+        [
+            {"external_id": eids[0], "annotator": "a", "value": "positive"},
+            {"external_id": eids[0], "annotator": "b", "value": "negative"},
+            {"external_id": eids[1], "annotator": "a", "value": "neutral"},
+            {"external_id": eids[1], "annotator": "b", "value": "neutral"},
+        ],
+    )
+    before = {g.key: g.extra for g in agreement_report(session, project, by="annotator").groups}
+    assert before["a"]["accuracy"] is None and before["a"]["n_adjudicated"] == 0
+    # a first ruling says positive, then a revision says negative: the revision is in force
+    adjudicate_item(session, project, items[0], value="positive", rationale="r1", actor=lead)
+    adjudicate_item(session, project, items[0], value="negative", rationale="r2", actor=lead)
+    adjudicate_item(session, project, items[1], value="neutral", rationale="r3", actor=lead)
+    after = {g.key: g.extra for g in agreement_report(session, project, by="annotator").groups}
+    assert (after["a"]["accuracy"], after["a"]["n_adjudicated"]) == (0.5, 2)
+    assert (after["b"]["accuracy"], after["b"]["n_adjudicated"]) == (1.0, 2)

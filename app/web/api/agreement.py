@@ -35,7 +35,8 @@ class GroupOut:
     """One group: a tag, a label (yes/no agreement on it) or an annotator (by handle).
 
     ``why`` says what keeps the slice from being judged reliable. Annotator groups also carry
-    ``alpha_without`` (everyone else's alpha) and ``loo_effect`` (overall minus that).
+    ``alpha_without`` (everyone else's alpha), ``loo_effect`` (overall minus that) and
+    ``accuracy`` against the ruling in force on their ``n_adjudicated`` adjudicated labels.
     """
 
     key: str
@@ -50,6 +51,8 @@ class GroupOut:
     alpha_without: float | None = None
     loo_effect: float | None = None
     n_own: int | None = None
+    accuracy: float | None = None
+    n_adjudicated: int | None = None
 
 
 @dataclass
