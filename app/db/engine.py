@@ -58,30 +58,29 @@ def _tune_sqlite(engine: Engine) -> None:
     # Writers of this process queue on a lock before SQLite's: SQLite's own busy handler makes
     # a waiting writer sleep and retry (up to 100 ms a time), so under load a request could lose
     # to newer ones again and again; the lock hands the database over as soon as it is free.
-    # The timeout only bounds the wait; past it SQLite's busy timeout still protects the data.
+    # It is released when the connection goes back to the pool, i.e. after COMMIT or ROLLBACK
+    # has completed (the connection-level commit event fires before the COMMIT is sent). The
+    # timeout only bounds the wait; past it SQLite's busy timeout still protects the data.
     writers = _WRITE_LOCKS[engine] = threading.Lock()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         statement = conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN")
-        if statement == "BEGIN IMMEDIATE":
+        if statement == "BEGIN IMMEDIATE" and not conn.info.get(WRITE_LOCK):
             conn.info[WRITE_LOCK] = writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
         try:
             conn.exec_driver_sql(statement)
         except BaseException:
-            _release_writer(conn)
+            _release_writer(conn.info)
             raise
 
-    def _release_writer(conn: Any) -> None:
-        if conn.info.pop(WRITE_LOCK, False):
+    def _release_writer(info: dict[str, Any]) -> None:
+        if info.pop(WRITE_LOCK, False):
             writers.release()
 
-    def _release_on_checkin(_dbapi_connection: Any, record: Any) -> None:
-        _release_writer(record)  # a connection given back without commit or rollback
-
-    event.listen(engine, "commit", _release_writer)
-    event.listen(engine, "rollback", _release_writer)
-    event.listen(engine, "checkin", _release_on_checkin)
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _release_writer(record.info)
 
 
 def sqlite_write_lock(engine: Engine) -> threading.Lock | None:
