@@ -8,6 +8,7 @@ page shows the evidence behind its number (see :mod:`app.domain.agreement_views`
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from litestar import Controller, Request, get
@@ -18,6 +19,7 @@ from app.analytics.slices import Slice
 from app.domain.agreement import agreement_report, parse_spec_version
 from app.domain.agreement_views import tag_drilldown
 from app.domain.specs import list_specs
+from app.domain.work_stats import work_stats
 from app.web.auth import LEAD
 from app.web.controllers.projects import reachable_project
 from app.web.deps import CurrentViewer, Db
@@ -69,6 +71,15 @@ class AgreementPagesController(Controller):
         by_label = agreement_report(db, project, spec_version=spec_version, by="label")
         by_annotator = agreement_report(db, project, spec_version=spec_version, by="annotator")
         tags: list[Slice] = sorted(by_tag.groups, key=SORTS.get(sort, SORTS["alpha"]))
+        published = [s for s in list_specs(db, project) if s.status == "published"]
+        over_versions = [
+            replace(
+                agreement_report(db, project, spec_version=str(v.number)).overall,
+                key=f"v{v.number}",
+            )
+            for v in sorted(published, key=lambda v: v.number)
+        ]
+        work = work_stats(db, project)
         return page_or_partial(
             request,
             "agreement/page.html",
@@ -77,7 +88,10 @@ class AgreementPagesController(Controller):
                 "viewer": viewer,
                 "project": project,
                 "is_lead": True,
-                "versions": [s for s in list_specs(db, project) if s.status == "published"],
+                "versions": published,
+                "over_versions": over_versions,
+                "work": work,
+                "pace": {p.handle: p for p in work.people},
                 "spec_version": spec_version,
                 "sort": sort if sort in SORTS else "alpha",
                 "overall": by_tag.overall,

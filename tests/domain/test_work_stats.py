@@ -1,0 +1,48 @@
+"""Throughput, backlog and everyone's pace, counted from what was recorded."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from app.db.base import utcnow
+from app.domain.annotations import submit_assignment
+from app.domain.assignment import lease_next_assignment, skip_assignment
+from app.domain.work_stats import DAYS, work_stats
+from tests.domain.test_assignment import add_items, team
+from tests.factories import make_project
+
+
+def test_pace_backlog_and_eta_follow_the_labels(session: Session) -> None:
+    # Given 4 items with k=2 and two annotators
+    project = make_project(session, overlap=2)
+    add_items(session, project, 4)
+    ann, bob = team(session, project, 2)
+    now = utcnow()
+    # When Ann labels two items (one flagged unclear, 3 s and 5 s) and Bob skips one
+    for duration, unclear in ((3000, True), (5000, False)):
+        task = lease_next_assignment(session, project, ann, now=now)
+        assert task is not None
+        submit_assignment(
+            session, task.id, ann, value="positive", duration_ms=duration, unclear=unclear, now=now
+        )
+    task = lease_next_assignment(session, project, bob, now=now)
+    assert task is not None
+    skip_assignment(session, task.id, bob, now=now)
+    # Then
+    stats = work_stats(session, project, now=now + timedelta(minutes=1))
+    assert len(stats.per_day) == DAYS and stats.per_day[-1] == (now.date(), 2)
+    assert (stats.n_items, stats.slots_needed, stats.slots_done) == (4, 8, 2)
+    assert stats.eta_days is not None and stats.eta_days == (8 - 2) / (2 / 7)
+    pace = {p.handle: p for p in stats.people}
+    assert (pace[ann.handle].n_labels, pace[ann.handle].median_seconds) == (2, 4.0)
+    assert pace[ann.handle].n_unclear == 1
+    assert (pace[bob.handle].n_labels, pace[bob.handle].n_skipped) == (0, 1)
+
+
+def test_no_recent_labels_means_no_estimate(session: Session) -> None:
+    project = make_project(session)
+    add_items(session, project, 2)
+    stats = work_stats(session, project)
+    assert stats.eta_days is None and stats.slots_done == 0 and stats.people == []
