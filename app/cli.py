@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from app.db.engine import make_engine, make_session_factory, session_scope
 from app.db.models import User
 from app.domain.errors import DomainError
+from app.domain.stats import queue_recount
 from app.settings import Settings, SettingsError
 
 
@@ -320,7 +321,6 @@ def demo() -> None:
 
 def _load_demo(settings: Settings, factory) -> None:  # type: ignore[no-untyped-def]
     from app.domain.demo import load_demo
-    from app.domain.outbox import enqueue_job
 
     with session_scope(factory, immediate=True) as session:
         result = load_demo(session)
@@ -328,13 +328,7 @@ def _load_demo(settings: Settings, factory) -> None:  # type: ignore[no-untyped-
             from app.domain.projects import get_project
 
             project = get_project(session, result.project_slug)
-            enqueue_job(
-                session,
-                "recount_project",
-                {"project_id": project.id},
-                project_id=project.id,
-                dedupe_key=f"recount_project:{project.id}",
-            )
+            queue_recount(session, project.id)
     if not result.created:
         click.echo(f"demo project {result.project_slug!r} is already loaded")
         return

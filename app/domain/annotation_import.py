@@ -39,8 +39,8 @@ from app.domain.import_files import (
 )
 from app.domain.item_parsing import AnnotationRow, csv_value
 from app.domain.items import chunks, project_tag_ids
-from app.domain.outbox import enqueue_job
 from app.domain.people import find_or_create_annotator
+from app.domain.stats import queue_recount
 from app.domain.values import validate_value
 
 
@@ -234,14 +234,7 @@ def import_annotations(
         source=source,
         filename=filename,
     )
-    enqueue_job(
-        session,
-        "recount_project",
-        {"project_id": project.id},
-        project_id=project.id,
-        dedupe_key=f"recount_project:{project.id}",
-        created_by_id=actor.id,
-    )
+    queue_recount(session, project.id, actor_id=actor.id)
     return AnnotationImportResult(batch.n_created, batch.id, created)
 
 

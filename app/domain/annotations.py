@@ -21,8 +21,8 @@ from app.db.models import Annotation, AnnotationTag, ItemTag, Project, SpecVersi
 from app.domain.assignment import annotator_assignment, require_live_lease
 from app.domain.audit import record_event
 from app.domain.errors import Forbidden, InvalidInput
-from app.domain.outbox import enqueue_job
 from app.domain.projects import can_reach
+from app.domain.stats import queue_recount
 from app.domain.values import validate_value
 
 MAX_COMMENT_CHARS = 2000
@@ -137,14 +137,7 @@ def submit_assignment(
         annotation_id=annotation.id,
         unclear=annotation.unclear,
     )
-    enqueue_job(
-        session,
-        "recount_project",
-        {"project_id": project.id},
-        project_id=project.id,
-        dedupe_key=f"recount_project:{project.id}",
-        created_by_id=annotator.id,
-    )
+    queue_recount(session, project.id, actor_id=annotator.id)
     return annotation
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     BindParameter,
@@ -72,7 +73,10 @@ def _now(now: datetime | None) -> datetime:
     return now if now is not None else utcnow()
 
 
-def _audit(session: Session, action: str, assignment: Assignment, actor_id: int | None) -> None:
+def audit_assignment(
+    session: Session, action: str, assignment: Assignment, actor_id: int | None, **extra: Any
+) -> None:
+    """Record a change of an assignment in the item's audit log."""
     record_event(
         session,
         action,
@@ -84,6 +88,7 @@ def _audit(session: Session, action: str, assignment: Assignment, actor_id: int 
         annotator_id=assignment.user_id,
         slot=assignment.slot,
         state=assignment.state,
+        **extra,
     )
 
 
@@ -292,7 +297,7 @@ def _live_lease(
             lease.state = "cancelled"
             lease.finished_at = now
             session.flush()
-            _audit(session, "assignment.cancelled", lease, user.id)
+            audit_assignment(session, "assignment.cancelled", lease, user.id)
     return live
 
 
@@ -335,7 +340,7 @@ def lease_next_assignment(
         except _LostRace:
             continue
         if assignment is not None:
-            _audit(session, "assignment.leased", assignment, annotator.id)
+            audit_assignment(session, "assignment.leased", assignment, annotator.id)
         return assignment
     raise Conflict("too many people are claiming work at once; try again", code="busy")
 
@@ -385,7 +390,7 @@ def skip_assignment(
     assignment.skip_reason = reason.strip()[:2000]
     assignment.finished_at = now
     session.flush()
-    _audit(session, "assignment.skipped", assignment, annotator.id)
+    audit_assignment(session, "assignment.skipped", assignment, annotator.id)
     return assignment
 
 
@@ -399,7 +404,7 @@ def release_assignment(
     assignment.state = "cancelled"
     assignment.finished_at = now
     session.flush()
-    _audit(session, "assignment.released", assignment, annotator.id)
+    audit_assignment(session, "assignment.released", assignment, annotator.id)
     return assignment
 
 

@@ -26,7 +26,7 @@ from app.domain.bulk_insert import bulk_insert
 from app.domain.errors import Conflict, NotFound
 from app.domain.import_files import MAX_REPORTED_ERRORS, RowErrors
 from app.domain.item_parsing import ItemRow, duplicate_ids
-from app.domain.outbox import enqueue_job
+from app.domain.stats import queue_recount
 
 LOOKUP_CHUNK = 1000
 """Ids per ``IN (...)`` lookup; well under SQLite's and PostgreSQL's parameter limits."""
@@ -232,14 +232,7 @@ def import_items(
         filename=filename,
         tags_created=to_create,
     )
-    enqueue_job(
-        session,
-        "recount_project",
-        {"project_id": project.id},
-        project_id=project.id,
-        dedupe_key=f"recount_project:{project.id}",
-        created_by_id=actor.id,
-    )
+    queue_recount(session, project.id, actor_id=actor.id)
     return ImportResult(created=batch.n_created, unchanged=unchanged, batch_id=batch.id)
 
 

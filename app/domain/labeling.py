@@ -16,11 +16,10 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models import Annotation, Assignment, Item, Project, SpecVersion, User
-from app.domain.assignment import annotator_assignment, require_live_lease
-from app.domain.audit import record_event
+from app.domain.assignment import annotator_assignment, audit_assignment, require_live_lease
 from app.domain.errors import Conflict, NotFound
-from app.domain.outbox import enqueue_job
 from app.domain.projects import current_spec, visible_projects
+from app.domain.stats import queue_recount
 
 UNDO_WINDOW = timedelta(seconds=60)
 """How long after submitting an annotator may take it back from the labeling page."""
@@ -82,28 +81,15 @@ def undo_submission(
     )
     session.add(again)
     session.flush()
-    record_event(
+    audit_assignment(
         session,
         "assignment.undone",
-        actor_id=annotator.id,
-        project_id=project.id,
-        item_id=old.item_id,
-        subject_type="assignment",
-        subject_id=again.id,
-        annotator_id=annotator.id,
-        slot=again.slot,
-        state=again.state,
+        again,
+        annotator.id,
         retracted_annotation_id=annotation.id,
         previous_assignment_id=old.id,
     )
-    enqueue_job(
-        session,
-        "recount_project",
-        {"project_id": project.id},
-        project_id=project.id,
-        dedupe_key=f"recount_project:{project.id}",
-        created_by_id=annotator.id,
-    )
+    queue_recount(session, project.id, actor_id=annotator.id)
     return again
 
 
@@ -118,18 +104,7 @@ def _release_other_leases(session: Session, project: Project, user: User, now: d
     ):
         lease.state = "cancelled"
         lease.finished_at = now
-        record_event(
-            session,
-            "assignment.released",
-            actor_id=user.id,
-            project_id=project.id,
-            item_id=lease.item_id,
-            subject_type="assignment",
-            subject_id=lease.id,
-            annotator_id=user.id,
-            slot=lease.slot,
-            state="cancelled",
-        )
+        audit_assignment(session, "assignment.released", lease, user.id)
 
 
 @dataclass(frozen=True)

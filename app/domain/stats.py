@@ -18,6 +18,7 @@ from app.db.base import utcnow
 from app.db.engine import is_sqlite
 from app.db.models import Annotation, Assignment, Item, Job, Project, ProjectStats, SpecVersion
 from app.domain.errors import InvalidInput, NotFound
+from app.domain.outbox import enqueue_job
 
 COUNT_FIELDS = ("n_items", "n_items_complete", "n_annotations", "n_annotators", "n_active_leases")
 
@@ -105,3 +106,15 @@ def recount_job(session: Session, job: Job) -> dict[str, Any]:
         )
     stats = recount_project(session, project_id, job_id=job.id)
     return {"project_id": project_id, **{name: getattr(stats, name) for name in COUNT_FIELDS}}
+
+
+def queue_recount(session: Session, project_id: int, *, actor_id: int | None = None) -> Job:
+    """Queue a recount of the project's figures; one pending recount per project (debounced)."""
+    return enqueue_job(
+        session,
+        "recount_project",
+        {"project_id": project_id},
+        project_id=project_id,
+        dedupe_key=f"recount_project:{project_id}",
+        created_by_id=actor_id,
+    )

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Project
 from app.domain.errors import Forbidden, NotFound
-from app.domain.outbox import enqueue_job
 from app.domain.people import get_user_by_email
 from app.domain.projects import (
     add_member,
@@ -25,6 +24,7 @@ from app.domain.projects import (
     tag_names,
     visible_projects,
 )
+from app.domain.stats import queue_recount
 from app.domain.tokens import TokenGrant
 from app.web.api.schemas import (
     JobRef,
@@ -112,14 +112,7 @@ class ProjectsApi(Controller):
     ) -> JobRef:
         """Queue a recount of the project's figures (202 + job)."""
         project = project_for(db, grant, slug)
-        job = enqueue_job(
-            db,
-            "recount_project",
-            {"project_id": project.id},
-            project_id=project.id,
-            dedupe_key=f"recount_project:{project.id}",
-            created_by_id=grant.user.id,
-        )
+        job = queue_recount(db, project.id, actor_id=grant.user.id)
         db.commit()
         request.app.state.jobs.relay_now()
         return JobRef(job=asdict(job_out(job)))

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Project
 from app.domain.errors import NotFound
-from app.domain.outbox import enqueue_job, get_job
+from app.domain.outbox import get_job
 from app.domain.projects import can_reach, current_spec, get_project, list_members, tag_names
 from app.domain.queries import project_stats
+from app.domain.stats import queue_recount
 from app.web.auth import ANY_USER, LEAD, Viewer
 from app.web.deps import CurrentViewer, Db
 from app.web.htmx import page_or_partial
@@ -63,14 +64,7 @@ class ProjectPagesController(Controller):
     ) -> Template:
         """Queue a recount of the project's figures; the panel polls until it is done."""
         project = reachable_project(db, viewer, slug)
-        job = enqueue_job(
-            db,
-            "recount_project",
-            {"project_id": project.id},
-            project_id=project.id,
-            dedupe_key=f"recount_project:{project.id}",
-            created_by_id=viewer.user.id,
-        )
+        job = queue_recount(db, project.id, actor_id=viewer.user.id)
         db.commit()
         request.app.state.jobs.relay_now()
         return Template(
