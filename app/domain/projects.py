@@ -179,9 +179,14 @@ CURRENT_SPECS = "accord_current_specs"
 """``session.info`` key: the current spec per project id, remembered for one transaction."""
 
 
+REACH = "accord_reach"
+"""``session.info`` key: who may reach which project, remembered for one transaction."""
+
+
 def _forget_current_specs(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the outermost transaction ended (not a savepoint)
         session.info.pop(CURRENT_SPECS, None)
+        session.info.pop(REACH, None)
 
 
 if not event.contains(Session, "after_transaction_end", _forget_current_specs):
@@ -219,15 +224,23 @@ def visible_projects(session: Session, user: User) -> list[Project]:
 
 
 def can_reach(session: Session, user: User, project: Project) -> bool:
-    """True if the user may see the project (admin, or an active member)."""
+    """True if the user may see the project (admin, or an active member).
+
+    Remembered until the transaction ends, like the current spec: one request checks it at the
+    door and again in every domain function it calls.
+    """
     if user.role == "admin":
         return True
-    status = session.scalar(
-        select(Membership.status).where(
-            Membership.project_id == project.id, Membership.user_id == user.id
+    remembered: dict[tuple[int, int], bool] = session.info.setdefault(REACH, {})
+    key = (user.id, project.id)
+    if key not in remembered:
+        status = session.scalar(
+            select(Membership.status).where(
+                Membership.project_id == project.id, Membership.user_id == user.id
+            )
         )
-    )
-    return status == "active"
+        remembered[key] = status == "active"
+    return remembered[key]
 
 
 def add_member(session: Session, project: Project, user: User, *, actor_id: int | None) -> bool:
@@ -242,6 +255,7 @@ def add_member(session: Session, project: Project, user: User, *, actor_id: int 
     else:
         membership.status = "active"
     session.flush()
+    session.info.get(REACH, {}).pop((user.id, project.id), None)
     record_event(
         session,
         "project.member_added",
