@@ -8,6 +8,8 @@ the item cannot be taken by someone else in between.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -148,10 +150,42 @@ def count_open_items(session: Session, project: Project, spec: SpecVersion, user
     return max(int(total) - int(n_blocked), 0)
 
 
+OPEN_COUNT_SECONDS = 10.0
+"""How long a counted number of open items is reused for the progress strip (see below)."""
+_open_counts: dict[tuple[str, int, int, int], tuple[float, int, int]] = {}
+_open_counts_lock = threading.Lock()
+
+
+def _open_items_for_strip(
+    session: Session, project: Project, spec: SpecVersion, user: User, here: int, *, exact: bool
+) -> int:
+    """The open items for the progress strip. Counting them reads every active assignment of
+    the project, so between exact counts (at most ``OPEN_COUNT_SECONDS`` apart) the last count
+    is reused, less what the annotator labeled since; others' work shows at the next count."""
+    key = (str(session.get_bind().engine.url), project.id, spec.id, user.id)
+    clock = time.monotonic()
+    with _open_counts_lock:
+        cached = _open_counts.get(key)
+    if not exact and cached is not None and clock - cached[0] < OPEN_COUNT_SECONDS:
+        return max(cached[1] - (here - cached[2]), 0)
+    remaining = count_open_items(session, project, spec, user)
+    with _open_counts_lock:
+        if len(_open_counts) > 10_000:
+            _open_counts.clear()
+        _open_counts[key] = (clock, remaining, here)
+    return remaining
+
+
 def annotator_progress(
-    session: Session, project: Project, user: User, *, now: datetime | None = None
+    session: Session,
+    project: Project,
+    user: User,
+    *,
+    now: datetime | None = None,
+    exact: bool = True,
 ) -> AnnotatorProgress:
-    """Submissions today (UTC, all projects) and in this project, and the items left for them."""
+    """Submissions today (UTC, all projects) and in this project, and the items left for them
+    (``exact=False``: possibly reused from a count a few seconds old, for the progress strip)."""
     now = now if now is not None else utcnow()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     today, here = session.execute(
@@ -161,7 +195,8 @@ def annotator_progress(
         ).where(Annotation.user_id == user.id, Annotation.retracted_at.is_(None))
     ).one()
     spec = current_spec(session, project)
-    return AnnotatorProgress(int(today), int(here), count_open_items(session, project, spec, user))
+    left = _open_items_for_strip(session, project, spec, user, int(here), exact=exact)
+    return AnnotatorProgress(int(today), int(here), left)
 
 
 def projects_with_work(

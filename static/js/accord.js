@@ -79,6 +79,9 @@
   }
 
   // Focus lands where the hands are: the item (or the one button) of a freshly shown region.
+  // Done in htmx:afterSwap, in the same task as the swap: htmx has just put focus back on the
+  // field with the old focused field's id (the comment box after Ctrl+Enter), and no key can
+  // arrive in between; waiting for afterSettle would move focus under a fast typist's fingers.
   function arrive() {
     var ws = workspace();
     if (!ws || ws.accordSeen) return;
@@ -88,7 +91,7 @@
     if (target) target.focus();
   }
   document.addEventListener("DOMContentLoaded", arrive);
-  document.addEventListener("htmx:afterSettle", arrive);
+  document.addEventListener("htmx:afterSwap", arrive);
 
   // Time on the item, sent with the label (capture phase: before htmx reads the form).
   document.addEventListener("submit", function (event) {

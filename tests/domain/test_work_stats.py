@@ -46,3 +46,25 @@ def test_no_recent_labels_means_no_estimate(session: Session) -> None:
     add_items(session, project, 2)
     stats = work_stats(session, project)
     assert stats.eta_days is None and stats.slots_done == 0 and stats.people == []
+
+
+def test_the_progress_strip_reuses_a_fresh_count_less_what_the_annotator_did(
+    session: Session,
+) -> None:
+    from app.domain.labeling import annotator_progress
+
+    project = make_project(session, overlap=1)
+    add_items(session, project, 5)
+    ann, bob = team(session, project, 2)
+    assert annotator_progress(session, project, ann, exact=False).remaining == 5
+    # Ann labels one: the strip subtracts it without counting again
+    task = lease_next_assignment(session, project, ann)
+    assert task is not None
+    submit_assignment(session, task.id, ann, value="positive")
+    assert annotator_progress(session, project, ann, exact=False).remaining == 4
+    # Bob's label shows at the next exact count (which decisions like "nothing left" use)
+    task = lease_next_assignment(session, project, bob)
+    assert task is not None
+    submit_assignment(session, task.id, bob, value="positive")
+    assert annotator_progress(session, project, ann, exact=False).remaining == 4
+    assert annotator_progress(session, project, ann).remaining == 3

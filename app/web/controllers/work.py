@@ -10,6 +10,7 @@ and pushes its URL. A task id that is not the viewer's own lease in this project
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
@@ -40,6 +41,7 @@ from app.web.auth import ANY_USER, Viewer
 from app.web.controllers.forms import FormData, field
 from app.web.controllers.projects import reachable_project
 from app.web.controllers.work_state import (
+    NOTICES,
     Workspace,
     closed_notice,
     duration_ms,
@@ -94,7 +96,7 @@ class WorkController(Controller):
             "labels": hotkeys(spec),
             "all_tags": sorted(tag_names(db, project).values()),
             "ws": ws,
-            "progress": annotator_progress(db, project, viewer.user),
+            "progress": annotator_progress(db, project, viewer.user, exact=False),
             "undo_seconds": int(UNDO_WINDOW.total_seconds()),
         }
 
@@ -158,14 +160,16 @@ class WorkController(Controller):
         target = f"{base}/{assignment.id}" if assignment else base
         if not is_htmx(request):
             db.commit()
-            query = f"?undo={undo.id}" if undo is not None else ""
-            return Redirect(target + query, status_code=303)
+            query: dict[str, int | str] = {"undo": undo.id} if undo is not None else {}
+            if notice:
+                query["notice"] = notice
+            return Redirect(target + (f"?{urlencode(query)}" if query else ""), status_code=303)
         ws = (
             task_workspace(db, assignment, undo=undo)
             if assignment
             else self._idle(db, viewer, project)
         )
-        ws.notice = notice
+        ws.notice = NOTICES.get(notice or "")
         if assignment is None:
             ws.undo = undo
         return self._render(request, db, viewer, project, ws, push_url=target, commit=True)
@@ -201,13 +205,17 @@ class WorkController(Controller):
         slug: FromPath[str],
         task_id: FromPath[int],
         undo: FromQuery[int | None] = None,
+        notice: FromQuery[str | None] = None,
     ) -> Template:
-        """One of the viewer's tasks: the form while the lease is live, else what became of it."""
+        """One of the viewer's tasks: the form while the lease is live, else what became of it.
+
+        ``undo`` and ``notice`` carry what the htmx answer would have shown to the page a plain
+        form post (or a key pressed before htmx took over the new form) is redirected to."""
         project = reachable_project(db, viewer, slug)
         assignment = _own_task(db, viewer, project, task_id)
         recent = _recent_undo(db, viewer, undo)
         if assignment.state == "leased" and assignment.lease_expires_at > utcnow():
-            ws = task_workspace(db, assignment, undo=recent)
+            ws = task_workspace(db, assignment, undo=recent, notice=NOTICES.get(notice or ""))
         else:
             view = describe_task(db, assignment)
             ws = Workspace("closed", task=view, notice=closed_notice(assignment), undo=recent)
@@ -280,7 +288,7 @@ class WorkController(Controller):
         except Conflict as exc:
             return self._lost_lease(request, db, viewer, project, assignment, exc)
         db.commit()
-        return self._next(request, db, viewer, project, notice="Skipped. It goes to someone else.")
+        return self._next(request, db, viewer, project, notice="skipped")
 
     @post("/{task_id:int}/renew", opt=ANY_USER, sync_to_thread=True)
     def renew(
@@ -327,12 +335,8 @@ class WorkController(Controller):
         target = f"/projects/{slug}/work/{again.id}"
         if not is_htmx(request):
             db.commit()
-            return Redirect(target, status_code=303)
-        ws = task_workspace(
-            db,
-            again,
-            notice="Undone. Label this item again; your earlier answer is kept in its history.",
-        )
+            return Redirect(f"{target}?notice=undone", status_code=303)
+        ws = task_workspace(db, again, notice=NOTICES["undone"])
         return self._render(request, db, viewer, project, ws, push_url=target, commit=True)
 
     @post("/acknowledge/{number:int}", opt=ANY_USER, sync_to_thread=True)

@@ -15,6 +15,12 @@ from app.db.models import Annotation, Assignment, Project, SpecLabel, SpecVersio
 from app.domain.assignment import describe_task
 from app.web.controllers.forms import field, many
 
+NOTICES = {
+    "skipped": "Skipped. It goes to someone else.",
+    "undone": "Undone. Label this item again; your earlier answer is kept in its history.",
+}
+"""Notices a redirect may name in its query (only these: no text comes from the URL)."""
+
 
 @dataclass
 class LabelForm:
