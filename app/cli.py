@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory, session_scope
 from app.db.models import User
@@ -30,7 +31,7 @@ def _click_error(exc: DomainError) -> click.ClickException:
     return click.ClickException(exc.message + (f" ({extra})" if extra else ""))
 
 
-def _session_factory(settings: Settings):  # type: ignore[no-untyped-def]
+def _session_factory(settings: Settings) -> sessionmaker[Session]:
     return make_session_factory(make_engine(settings.database_url))
 
 
@@ -319,7 +320,7 @@ def demo() -> None:
     _load_demo(settings, make_session_factory(engine))
 
 
-def _load_demo(settings: Settings, factory) -> None:  # type: ignore[no-untyped-def]
+def _load_demo(settings: Settings, factory: sessionmaker[Session]) -> None:
     from app.domain.demo import load_demo
 
     with session_scope(factory, immediate=True) as session:
