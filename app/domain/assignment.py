@@ -39,6 +39,7 @@ from sqlalchemy import (
     CompoundSelect,
     Integer,
     bindparam,
+    false,
     func,
     select,
     text,
@@ -92,6 +93,22 @@ def audit_assignment(
     )
 
 
+def mark_items_open(session: Session, item_ids: list[int]) -> None:
+    """Clear the ``is_full`` hint of items that just lost an active assignment.
+
+    Unconditionally, even where the hint looks clear already: on PostgreSQL the update waits
+    for a claimer that holds the item's lock and may be about to set the hint from a count
+    that still includes the slot freed here; clearing after it commits keeps the hint honest.
+    """
+    if item_ids:
+        session.execute(
+            update(Item)
+            .where(Item.id.in_(sorted(set(item_ids))))
+            .values(is_full=False)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def expire_leases(
     session: Session, project: Project | None = None, now: datetime | None = None
 ) -> int:
@@ -109,6 +126,7 @@ def expire_leases(
     # The state test in the WHERE makes a concurrent expirer (PostgreSQL re-checks it after the
     # row lock) skip rows already expired, so each expiry is audited exactly once.
     rows = session.execute(statement).all()
+    mark_items_open(session, [item_id for _, _, item_id, _ in rows])
     for assignment_id, project_id, item_id, user_id in rows:
         record_event(
             session,
@@ -165,7 +183,12 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
         created = func.julianday(Item.created_at) * 86400.0
     else:
         created = func.extract("epoch", Item.created_at)
-    eligible = (n_active < bindparam("overlap"), Item.id.not_in(mine), Item.id.not_in(labeled))
+    eligible = (
+        Item.is_full == false(),  # the partial index's condition: full items are not walked
+        n_active < bindparam("overlap"),
+        Item.id.not_in(mine),
+        Item.id.not_in(labeled),
+    )
     columns = (Item.id, Item.priority, Item.created_at)
     plain = (
         select(*columns)
@@ -246,6 +269,14 @@ def _place(
     )
     session.add(assignment)
     session.flush()
+    if len(taken) + 1 >= project.overlap:
+        # Counted just now under the item's lock (PostgreSQL) or the write lock (SQLite).
+        session.execute(
+            update(Item)
+            .where(Item.id == item_id)
+            .values(is_full=True)
+            .execution_options(synchronize_session=False)
+        )
     return assignment
 
 
@@ -297,6 +328,7 @@ def _live_lease(
             lease.state = "cancelled"
             lease.finished_at = now
             session.flush()
+            mark_items_open(session, [lease.item_id])
             audit_assignment(session, "assignment.cancelled", lease, user.id)
     return live
 
@@ -390,6 +422,7 @@ def skip_assignment(
     assignment.skip_reason = reason.strip()[:2000]
     assignment.finished_at = now
     session.flush()
+    mark_items_open(session, [assignment.item_id])
     audit_assignment(session, "assignment.skipped", assignment, annotator.id)
     return assignment
 
@@ -404,6 +437,7 @@ def release_assignment(
     assignment.state = "cancelled"
     assignment.finished_at = now
     session.flush()
+    mark_items_open(session, [assignment.item_id])
     audit_assignment(session, "assignment.released", assignment, annotator.id)
     return assignment
 

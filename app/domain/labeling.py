@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models import Annotation, Assignment, Item, Project, SpecVersion, User
-from app.domain.assignment import annotator_assignment, audit_assignment, require_live_lease
+from app.domain.assignment import (
+    annotator_assignment,
+    audit_assignment,
+    mark_items_open,
+    require_live_lease,
+)
 from app.domain.errors import Conflict, NotFound
 from app.domain.projects import current_spec, visible_projects
 from app.domain.stats import queue_recount
@@ -106,6 +111,7 @@ def _release_other_leases(session: Session, project: Project, user: User, now: d
     ):
         lease.state = "cancelled"
         lease.finished_at = now
+        mark_items_open(session, [lease.item_id])
         audit_assignment(session, "assignment.released", lease, user.id)
 
 

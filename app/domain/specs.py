@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import event, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.db.base import utcnow
-from app.db.models import Job, Project, SpecLabel, SpecRule, SpecVersion, Tag, User
+from app.db.models import Item, Job, Project, SpecLabel, SpecRule, SpecVersion, Tag, User
 from app.domain.audit import record_event
 from app.domain.errors import Conflict, Forbidden, NotFound
 from app.domain.outbox import enqueue_job
@@ -265,6 +265,13 @@ def publish_spec(
             code="concurrent_publish",
         ) from exc
     session.info.get(CURRENT_SPECS, {}).pop(project.id, None)
+    # Nothing is full under a version nobody has labeled under yet.
+    session.execute(
+        update(Item)
+        .where(Item.project_id == project.id, Item.is_full.is_(True))
+        .values(is_full=False)
+        .execution_options(synchronize_session=False)
+    )
     previous_number = previous.number if previous is not None else 0
     record_event(
         session,

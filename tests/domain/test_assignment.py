@@ -39,6 +39,7 @@ from app.domain.assignment import (
 )
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.projects import CURRENT_SPECS, add_member, current_spec
+from app.domain.specs import create_draft, publish_spec
 from tests.factories import make_project, make_user
 
 _ids = itertools.count(1)
@@ -373,3 +374,39 @@ def test_a_new_spec_version_must_be_acknowledged_by_people_who_worked_before(
     assert fresh.spec_version_id != held.spec_version_id
     session.refresh(held)
     assert held.state == "cancelled"
+
+
+def test_the_full_hint_follows_the_slots(session: Session) -> None:
+    # Given an item with k=2
+    project = make_project(session, overlap=2)
+    (item,) = add_items(session, project, 1)
+    ann, bob, cid = team(session, project, 3)
+    first = lease(session, project, ann)
+    session.refresh(item)
+    assert item.is_full is False  # one of two slots taken
+    # When the second slot is taken, the item is marked full and nobody else is offered it
+    second = lease(session, project, bob)
+    session.refresh(item)
+    assert item.is_full is True
+    assert lease_next_assignment(session, project, cid, now=T0) is None
+    # Then a skip frees a slot: the hint clears and the third annotator gets the item
+    skip_assignment(session, second.id, bob, now=T0)
+    session.refresh(item)
+    assert item.is_full is False
+    assert lease(session, project, cid).item_id == item.id
+    session.refresh(item)
+    assert item.is_full is True and first.item_id == item.id
+
+
+def test_publishing_clears_the_full_hint(session: Session) -> None:
+    project = make_project(session, overlap=1)
+    (item,) = add_items(session, project, 1)
+    (ann,) = team(session, project, 1)
+    lease(session, project, ann)
+    session.refresh(item)
+    assert item.is_full is True
+    lead = make_user(session, role="lead")
+    create_draft(session, project, actor=lead)
+    publish_spec(session, project, 2, actor=lead)
+    session.refresh(item)
+    assert item.is_full is False

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, utcnow
@@ -38,9 +47,16 @@ class Item(Base):
         UniqueConstraint("project_id", "external_id"),
         CheckConstraint("split IN ('train', 'eval', 'holdout')", name="split"),
         Index("ix_items_project_id_text_hash", "project_id", "text_hash"),
-        # The assignment engine walks a project's items by priority, then id (the rowid/primary
-        # key every index carries): plain items in import order, prioritized ones apart.
-        Index("ix_items_project_id_priority", "project_id", "priority"),
+        # The assignment engine walks a project's open items by priority, then id (the
+        # rowid/primary key every index carries): plain items in import order, prioritized ones
+        # apart, and items already full under the current spec not at all.
+        Index(
+            "ix_items_open_project_id_priority",
+            "project_id",
+            "priority",
+            sqlite_where=text("is_full = 0"),
+            postgresql_where=text("NOT is_full"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,6 +67,10 @@ class Item(Base):
     split: Mapped[str] = mapped_column(String(10), default="train")
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     priority: Mapped[int] = mapped_column(default=0)
+    is_full: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """A hint for the assignment engine: k active assignments under the current spec. Only set
+    where that was just counted under the item's lock; any change that frees a slot clears it,
+    and so does publishing a spec version. False is always safe (the engine counts anyway)."""
     import_batch_id: Mapped[int | None] = mapped_column(
         ForeignKey("import_batches.id", ondelete="SET NULL")
     )
