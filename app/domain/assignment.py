@@ -29,7 +29,6 @@ drops the item lock, and the next candidate or a new round is tried, a bounded n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -51,7 +50,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.db.base import utcnow
 from app.db.engine import is_sqlite
-from app.db.models import Annotation, Assignment, Item, ItemTag, Project, SpecVersion, Tag, User
+from app.db.models import Annotation, Assignment, Item, Project, SpecVersion, User
 from app.domain.acknowledgements import pending_acknowledgement
 from app.domain.audit import record_event
 from app.domain.errors import Conflict, Forbidden, NotFound
@@ -440,30 +439,3 @@ def release_assignment(
     mark_items_open(session, [assignment.item_id])
     audit_assignment(session, "assignment.released", assignment, annotator.id)
     return assignment
-
-
-@dataclass(frozen=True)
-class TaskView:
-    """What an annotator sees for a task: the item, its tags, and the rules for those tags."""
-
-    assignment: Assignment
-    item: Item
-    spec_number: int
-    tags: list[str]
-    rules: list[tuple[str, str]]
-
-
-def describe_task(session: Session, assignment: Assignment) -> TaskView:
-    """The item, its tag names and the spec's rules for exactly those tags (sorted by tag)."""
-    item = session.get(Item, assignment.item_id)
-    spec = session.get(SpecVersion, assignment.spec_version_id)
-    assert item is not None and spec is not None  # foreign keys guarantee both
-    tags = dict(
-        session.execute(
-            select(Tag.id, Tag.name)
-            .join(ItemTag, ItemTag.tag_id == Tag.id)
-            .where(ItemTag.item_id == item.id)
-        ).all()
-    )
-    rules = sorted((tags[r.tag_id], r.text) for r in spec.rules if r.tag_id in tags)
-    return TaskView(assignment, item, spec.number, sorted(tags.values()), rules)

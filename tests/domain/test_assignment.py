@@ -31,7 +31,6 @@ from app.domain.acknowledgements import acknowledge_spec, pending_acknowledgemen
 from app.domain.annotations import MAX_DURATION_MS, submit_assignment
 from app.domain.assignment import (
     AGING_SECONDS_PER_POINT,
-    describe_task,
     expire_leases,
     lease_next_assignment,
     release_assignment,
@@ -40,6 +39,7 @@ from app.domain.assignment import (
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.projects import CURRENT_SPECS, add_member, current_spec
 from app.domain.specs import create_draft, publish_spec
+from app.domain.task_view import describe_task
 from tests.factories import make_project, make_user
 
 _ids = itertools.count(1)

@@ -23,11 +23,11 @@ from app.domain.acknowledgements import acknowledge_spec
 from app.domain.annotations import annotation_tag_names, submit_assignment
 from app.domain.assignment import (
     annotator_assignment,
-    describe_task,
     lease_next_assignment,
     skip_assignment,
 )
 from app.domain.errors import NotFound
+from app.domain.task_view import describe_task
 from app.domain.tokens import TokenGrant
 from app.web.api.projects import project_for
 from app.web.api.schemas import RuleIn

@@ -24,7 +24,6 @@ from app.domain.acknowledgements import acknowledge_spec, pending_acknowledgemen
 from app.domain.annotations import submit_assignment
 from app.domain.assignment import (
     annotator_assignment,
-    describe_task,
     lease_next_assignment,
     skip_assignment,
 )
@@ -37,6 +36,7 @@ from app.domain.labeling import (
     undo_submission,
 )
 from app.domain.projects import current_spec, tag_names
+from app.domain.task_view import describe_task
 from app.web.auth import ANY_USER, Viewer
 from app.web.controllers.forms import FormData, field
 from app.web.controllers.projects import reachable_project

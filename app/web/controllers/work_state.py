@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db.models import Annotation, Assignment, Project, SpecLabel, SpecVersion
-from app.domain.assignment import describe_task
+from app.domain.task_view import describe_task
 from app.web.controllers.forms import field, many
 
 NOTICES = {
