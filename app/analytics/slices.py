@@ -10,7 +10,7 @@ threshold; otherwise ``why`` says what is missing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import polars as pl
@@ -134,15 +134,7 @@ def by_tag(
 
 def by_label(ratings: pl.DataFrame, labels: Sequence[str], settings: Settings) -> list[Slice]:
     """One nominal yes/no slice per label: did the annotator give this label?"""
-    binary = Settings(
-        "nominal",
-        ("no", "yes"),
-        settings.resamples,
-        settings.confidence,
-        settings.seed,
-        settings.min_pairable,
-        settings.threshold,
-    )
+    binary = replace(settings, measure="nominal", value_order=("no", "yes"))
     slices = []
     for label in labels:
         if settings.measure == "masi":
@@ -180,12 +172,4 @@ def by_annotator(ratings: pl.DataFrame, settings: Settings) -> list[Slice]:
 
 
 def _without_ci(settings: Settings) -> Settings:
-    return Settings(
-        settings.measure,
-        settings.value_order,
-        0,
-        settings.confidence,
-        settings.seed,
-        settings.min_pairable,
-        settings.threshold,
-    )
+    return replace(settings, resamples=0)

@@ -204,29 +204,21 @@ def _compute(
 ) -> AgreementReport:
     spec = current_spec(session, project)
     label_keys = [label.key for label in spec.labels]
-    settings = Settings(
-        MEASURES[project.kind],
-        tuple(label_keys) if project.kind == "ordinal" else None,
-        resamples,
-        confidence,
-        0,
-        project.min_pairable,
-        project.alpha_threshold,
-    )
     ratings = _ratings(session, project, number)
     frame = ratings.select("item", "annotator", "value")
+    order = None
     if project.kind == "ordinal":
         # Labels a later version dropped still need a rank: after the current scale.
         extra = sorted(set(frame["value"].to_list()) - set(label_keys))
-        settings = Settings(
-            settings.measure,
-            tuple(label_keys + extra),
-            resamples,
-            confidence,
-            0,
-            project.min_pairable,
-            project.alpha_threshold,
-        )
+        order = tuple(label_keys + extra)
+    settings = Settings(
+        measure=MEASURES[project.kind],
+        value_order=order,
+        resamples=resamples,
+        confidence=confidence,
+        min_pairable=project.min_pairable,
+        threshold=project.alpha_threshold,
+    )
     overall = measure("overall", frame, settings)
     groups: list[Slice] = []
     names: dict[str, str] = {}

@@ -5,63 +5,40 @@ Rules (per item and spec version): at most ``project.overlap`` (k) assignments a
 never gets back an item they skipped or already labeled. The partial unique indexes on
 ``assignments`` enforce the first two even if this code were wrong.
 
-Order: items are served by *effective priority* ``Item.priority + waiting_time /
-AGING_SECONDS_PER_POINT`` (waiting time counted from the item's ``created_at``), highest first,
-then oldest (import order, i.e. lowest id). All candidates are compared at the same ``now``, so
-this is the order of the static key ``created_at - priority * AGING_SECONDS_PER_POINT``: each
-priority point moves an item six minutes earlier in the first-come queue. A re-label item
-(``KIND_PRIORITY["relabel"]`` = 200 points) is served before label items created up to 20 hours
-before it, but an item that has waited longer than that comes first: nothing starves.
+Which items come first is :mod:`app.domain.candidates`' business.
 
-Finding candidates without touching every item: plain items (priority 0, nearly all of them)
-are walked in id order and the walk stops at the first few eligible ones; only items with a
-non-zero priority (few: re-label and gold work) are sorted by the aging key. The heads of both
-are then merged by that key. Both walks read the index on (project_id, priority), whose entries
-are in id order within a priority, so neither reads other projects' items.
-
-Concurrency: on SQLite the caller starts the transaction with
-:func:`app.db.engine.begin_immediate`, so claims are serialized by the write lock. On PostgreSQL
-each claim locks its candidate item with ``FOR NO KEY UPDATE SKIP LOCKED`` inside a savepoint,
-re-reads the item's slots with a fresh snapshot and inserts; a lost race (a unique-index
-violation, or a candidate that filled up meanwhile) rolls back to the savepoint, which also
-drops the item lock, and the next candidate or a new round is tried, a bounded number of times.
+Concurrency: on SQLite the caller's transaction holds the write lock from its first statement
+(write requests, jobs and commands begin with ``BEGIN IMMEDIATE``), so claims are serialized.
+On PostgreSQL each claim locks its candidate item with ``FOR NO KEY UPDATE SKIP LOCKED`` inside
+a savepoint, re-reads the item's slots with a fresh snapshot and inserts; a lost race (a
+unique-index violation, or a candidate that filled up meanwhile) rolls back to the savepoint,
+which also drops the item lock, and the next candidate or a new round is tried, a bounded number
+of times. The ``items.is_full`` hint is set there, under the item's lock, and cleared by every
+change that frees a slot.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
-    CompoundSelect,
-    Integer,
-    bindparam,
-    false,
-    func,
     select,
-    text,
-    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.engine import is_sqlite
-from app.db.models import Annotation, Assignment, Item, Project, SpecVersion, User
+from app.db.models import Assignment, Item, Project, SpecVersion, User
 from app.domain.acknowledgements import pending_acknowledgement
 from app.domain.audit import record_event
+from app.domain.candidates import best_candidates
 from app.domain.errors import Conflict, Forbidden, NotFound
 from app.domain.projects import can_reach, current_spec
 
-AGING_SECONDS_PER_POINT = 360
-"""Waiting this long is worth one priority point."""
-KIND_PRIORITY = {"relabel": 200, "gold": 100, "label": 0, "qualification": 0}
-"""Item.priority that puts work of each kind ahead of plain labeling (relabel > gold > label)."""
 ACTIVE_STATES = ("leased", "submitted")
-CANDIDATE_BATCH = 8
 MAX_CLAIM_ROUNDS = 25
 
 
@@ -140,87 +117,6 @@ def expire_leases(
     return len(rows)
 
 
-def _serving_key(created_at: datetime, priority: int, item_id: int) -> tuple[float, int]:
-    """The static serving key in seconds (smaller is served first); see the module docstring."""
-    return created_at.timestamp() - priority * AGING_SECONDS_PER_POINT, item_id
-
-
-@cache
-def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
-    """Best few eligible items: the head of the plain walk plus the head of the ranked ones.
-
-    Built once per dialect with bound parameters (project_id, spec_id, user_id, overlap):
-    constructing it anew costs more than running it.
-    """
-    occupied = aliased(Assignment, name="occupied")
-    spec_id: BindParameter[int] = bindparam("spec_id", type_=Integer)
-    user_id: BindParameter[int] = bindparam("user_id", type_=Integer)
-    # A literal IN list (not bound parameters) so SQLite can use the partial unique index.
-    n_active = (
-        select(func.count())
-        .select_from(occupied)
-        .where(
-            occupied.item_id == Item.id,
-            occupied.spec_version_id == spec_id,
-            text("occupied.state IN ('leased', 'submitted')"),
-        )
-        .scalar_subquery()
-    )
-    mine = select(Assignment.item_id).where(
-        Assignment.user_id == user_id,
-        Assignment.spec_version_id == spec_id,
-        Assignment.state.in_(("leased", "submitted", "skipped")),
-    )
-    labeled = select(Annotation.item_id).where(
-        Annotation.user_id == user_id,
-        Annotation.spec_version_id == spec_id,
-        Annotation.retracted_at.is_(None),
-    )
-    # ix_items_project_id_priority serves both walks: equal project and priority, then id.
-    in_project = Item.project_id == bindparam("project_id")
-    if dialect == "sqlite":
-        created = func.julianday(Item.created_at) * 86400.0
-    else:
-        created = func.extract("epoch", Item.created_at)
-    eligible = (
-        Item.is_full == false(),  # the partial index's condition: full items are not walked
-        n_active < bindparam("overlap"),
-        Item.id.not_in(mine),
-        Item.id.not_in(labeled),
-    )
-    columns = (Item.id, Item.priority, Item.created_at)
-    plain = (
-        select(*columns)
-        .where(in_project, Item.priority == 0, *eligible)
-        .order_by(Item.id)
-        .limit(CANDIDATE_BATCH)
-        .subquery("plain")
-    )
-    ranked = (
-        select(*columns)
-        .where(in_project, Item.priority != 0, *eligible)
-        .order_by(created - Item.priority * AGING_SECONDS_PER_POINT, Item.id)
-        .limit(CANDIDATE_BATCH)
-        .subquery("ranked")
-    )
-    return union_all(select(plain), select(ranked))
-
-
-def _candidates(
-    session: Session, project: Project, spec: SpecVersion, user: User
-) -> list[tuple[int, int]]:
-    """(item id, priority) of the best few items this user may take, best first."""
-    statement = _candidate_statement(session.get_bind().dialect.name)
-    params = {
-        "project_id": project.id,
-        "spec_id": spec.id,
-        "user_id": user.id,
-        "overlap": project.overlap,
-    }
-    rows = sorted(session.execute(statement, params), key=lambda r: _serving_key(r[2], r[1], r[0]))
-    return [(item_id, priority) for item_id, priority, _ in rows[:CANDIDATE_BATCH]]
-
-
 def _lock_item(session: Session, item_id: int, *, wait: bool) -> bool:
     """PostgreSQL: lock the item row against other claimers (False: someone holds it)."""
     if is_sqlite(session):
@@ -283,7 +179,7 @@ def _claim_round(
     session: Session, project: Project, spec: SpecVersion, user: User, now: datetime
 ) -> Assignment | None:
     """One attempt: the new assignment, None if nothing is left, or raise _LostRace."""
-    candidates = _candidates(session, project, spec, user)
+    candidates = best_candidates(session, project, spec, user)
     if not candidates:
         return None
     locked_any = False

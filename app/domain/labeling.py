@@ -24,6 +24,7 @@ from app.domain.assignment import (
     mark_items_open,
     require_live_lease,
 )
+from app.domain.candidates import items_closed_to
 from app.domain.errors import Conflict, NotFound
 from app.domain.projects import current_spec, visible_projects
 from app.domain.stats import queue_recount
@@ -46,6 +47,22 @@ def renew_lease(
     return assignment
 
 
+def _within_undo_window(annotation: Annotation, now: datetime) -> bool:
+    return annotation.retracted_at is None and now - annotation.created_at <= UNDO_WINDOW
+
+
+def undoable_submission(
+    session: Session, annotation_id: int | None, annotator: User, *, now: datetime | None = None
+) -> Annotation | None:
+    """The annotator's submission to offer an undo for, if still inside the undo window."""
+    if not annotation_id:
+        return None
+    annotation = session.get(Annotation, annotation_id)
+    if annotation is None or annotation.user_id != annotator.id:
+        return None
+    return annotation if _within_undo_window(annotation, now or utcnow()) else None
+
+
 def undo_submission(
     session: Session, annotation_id: int, annotator: User, *, now: datetime | None = None
 ) -> Assignment:
@@ -64,9 +81,8 @@ def undo_submission(
     project = session.get(Project, old.project_id)
     assert project is not None  # the foreign key guarantees it
     if (
-        annotation.retracted_at is not None
+        not _within_undo_window(annotation, now)
         or old.state != "submitted"
-        or now - annotation.created_at > UNDO_WINDOW
         or current_spec(session, project).id != old.spec_version_id
     ):
         raise Conflict("this submission can no longer be undone", code="undo_expired")
@@ -140,16 +156,7 @@ def count_open_items(session: Session, project: Project, spec: SpecVersion, user
         .group_by(Assignment.item_id)
         .having(func.count() >= project.overlap)
     )
-    mine = select(Assignment.item_id).where(
-        Assignment.user_id == user.id,
-        Assignment.spec_version_id == spec.id,
-        Assignment.state.in_(("leased", "submitted", "skipped")),
-    )
-    labeled = select(Annotation.item_id).where(
-        Annotation.user_id == user.id,
-        Annotation.spec_version_id == spec.id,
-        Annotation.retracted_at.is_(None),
-    )
+    mine, labeled = items_closed_to(user.id, spec.id)
     blocked = union(full, mine, labeled).subquery()
     total = session.scalar(select(func.count()).where(Item.project_id == project.id)) or 0
     n_blocked = session.scalar(select(func.count()).select_from(blocked)) or 0

@@ -30,12 +30,12 @@ from app.db.models import (
 from app.domain.acknowledgements import acknowledge_spec, pending_acknowledgement
 from app.domain.annotations import MAX_DURATION_MS, submit_assignment
 from app.domain.assignment import (
-    AGING_SECONDS_PER_POINT,
     expire_leases,
     lease_next_assignment,
     release_assignment,
     skip_assignment,
 )
+from app.domain.candidates import AGING_SECONDS_PER_POINT
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.projects import CURRENT_SPECS, add_member, current_spec
 from app.domain.specs import create_draft, publish_spec

@@ -17,10 +17,7 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import Response
-from sqlalchemy.orm import Session
 
-from app.db.engine import begin_immediate
-from app.db.models import Project
 from app.domain.annotation_import import import_annotations
 from app.domain.errors import Forbidden
 from app.domain.import_files import MEDIA_TYPES, format_for_media_type
@@ -96,18 +93,6 @@ def _require_lead(grant: TokenGrant, what: str) -> None:
         raise Forbidden(f"only leads and admins {what}")
 
 
-def writable_project(db: Session, grant: TokenGrant, slug: str) -> Project:
-    """The project again, inside a transaction that holds SQLite's write lock from the start.
-
-    Checks and parsing run before (without the lock, so annotators' submits are not held up),
-    which leaves a read transaction open; it is ended first because the lock must be taken by
-    the transaction's first statement.
-    """
-    db.rollback()
-    begin_immediate(db)
-    return project_for(db, grant, slug)
-
-
 class ItemsApi(Controller):
     """Items and imported annotations through the JSON API."""
 
@@ -130,7 +115,7 @@ class ItemsApi(Controller):
         project_for(db, grant, slug)
         db.rollback()  # parse without holding SQLite's write lock
         rows = parse_item_rows(body, import_format(request))
-        project = writable_project(db, grant, slug)
+        project = project_for(db, grant, slug)
         result = import_items(db, project, rows, actor=grant.user, create_tags=create_tags)
         db.commit()
         request.app.state.jobs.relay_now()
@@ -203,7 +188,7 @@ class ItemsApi(Controller):
         project_for(db, grant, slug)
         db.rollback()  # parse without holding SQLite's write lock
         rows = parse_annotation_rows(body, import_format(request))
-        project = writable_project(db, grant, slug)
+        project = project_for(db, grant, slug)
         result = import_annotations(db, project, rows, actor=grant.user)
         db.commit()
         request.app.state.jobs.relay_now()

@@ -15,7 +15,6 @@ from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.orm import Session
 
-from app.db.engine import begin_immediate
 from app.db.models import Project, SpecVersion
 from app.domain.errors import Forbidden, NotFound
 from app.domain.spec_diff import SpecDiff
@@ -192,7 +191,6 @@ class SpecsApi(Controller):
         self, db: Db, grant: Grant, slug: FromPath[str], data: JSONBody[DraftIn | None] = None
     ) -> SpecVersionOut:
         """Open a draft (one per project) copying the current version or ``from_number``."""
-        begin_immediate(db)
         project = project_for(db, grant, slug)
         _require_lead(grant)
         draft = create_draft(
@@ -229,7 +227,6 @@ class SpecsApi(Controller):
         data: JSONBody[DraftEditIn],
     ) -> SpecVersionOut:
         """Replace a draft's guidelines, changelog, labels, rules or scale (409 if stale)."""
-        begin_immediate(db)
         project = project_for(db, grant, slug)
         _require_lead(grant)
         spec = update_draft(
@@ -273,7 +270,6 @@ class SpecsApi(Controller):
         number: FromPath[int],
     ) -> SpecPublishedOut:
         """Publish a draft: it becomes the one current version; returns it with its job."""
-        begin_immediate(db)
         project = project_for(db, grant, slug)
         _require_lead(grant)
         spec, job = publish_spec(db, project, number, actor=grant.user)

@@ -8,7 +8,7 @@ that is not the token user's own lease, or that lies in a project the token does
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,6 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Response
 from sqlalchemy.orm import Session
 
-from app.db.engine import begin_immediate
 from app.db.models import Assignment, Item, SpecVersion
 from app.domain.acknowledgements import acknowledge_spec
 from app.domain.annotations import annotation_tag_names, submit_assignment
@@ -133,7 +132,7 @@ class AcknowledgedOut:
 
     spec_version: int
     acknowledged_at: datetime
-    new: bool = field(default=False)
+    new: bool = False
 
 
 def task_out(db: Session, assignment: Assignment, project_slug: str) -> TaskOut:
@@ -178,7 +177,6 @@ class TasksApi(Controller):
 
         Asking again while a lease is live returns the same task.
         """
-        begin_immediate(db)
         project = project_for(db, grant, slug)
         assignment = lease_next_assignment(db, project, grant.user)
         if assignment is None:
@@ -198,7 +196,6 @@ class TasksApi(Controller):
     ) -> SubmittedOut:
         """Record the value for a leased task: 422 for a value outside the spec, 409
         ``lease_expired`` for a lease that ran out or was used, 404 for someone else's task."""
-        begin_immediate(db)
         task = _own_task(db, grant, task_id)
         # Held here so the domain finds them in the identity map and the answer needs no reload.
         spec = db.get(SpecVersion, task.spec_version_id)
@@ -235,7 +232,6 @@ class TasksApi(Controller):
         self, db: Db, grant: Grant, task_id: FromPath[int], data: JSONBody[SkipIn | None] = None
     ) -> SkippedOut:
         """Skip a leased task (optional reason): it goes to someone else, never back to you."""
-        begin_immediate(db)
         _own_task(db, grant, task_id)
         assignment = skip_assignment(db, task_id, grant.user, reason=data.reason if data else "")
         db.commit()
@@ -251,7 +247,6 @@ class TasksApi(Controller):
         self, db: Db, grant: Grant, slug: FromPath[str], number: FromPath[int]
     ) -> AcknowledgedOut:
         """Acknowledge the current spec version (what changed); calling it twice is harmless."""
-        begin_immediate(db)
         project = project_for(db, grant, slug)
         acknowledgement, new = acknowledge_spec(db, project, number, grant.user)
         db.commit()

@@ -13,7 +13,6 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 from sqlalchemy.orm import Session
 
-from app.db.engine import begin_immediate
 from app.db.models import Project
 from app.db.models.items import SPLITS
 from app.domain.adjudication import adjudicate_item, item_rulings
@@ -116,6 +115,7 @@ class ItemPagesController(Controller):
     ) -> Response[Any]:
         """Import an uploaded file; errors re-render the form naming the line (422)."""
         project = reachable_project(db, viewer, slug)
+        db.rollback()  # read and parse the file without holding SQLite's write lock
         upload = data.get("file")
         create_tags = str(data.get("create_tags", "")).lower() in ("on", "true", "1")
         filename = upload.filename if isinstance(upload, UploadFile) else ""
@@ -124,8 +124,6 @@ class ItemPagesController(Controller):
                 raise InvalidInput("choose a file to upload", field_errors={"file": "required"})
             body = upload.file.read()
             rows = parse_item_rows(body, format_for_filename(filename, body))
-            db.rollback()
-            begin_immediate(db)
             project = reachable_project(db, viewer, slug)
             result = import_items(
                 db,

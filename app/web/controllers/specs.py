@@ -14,7 +14,6 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 from sqlalchemy.orm import Session
 
-from app.db.engine import begin_immediate
 from app.db.models import Project, SpecVersion
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.projects import current_spec
@@ -180,7 +179,6 @@ class SpecPagesController(Controller):
         self, db: Db, viewer: CurrentViewer, slug: FromPath[str], data: FormData
     ) -> Redirect:
         """Open a draft copying the current version (or the one chosen), then edit it."""
-        begin_immediate(db)
         project = reachable_project(db, viewer, slug)
         source = field(data, "from_number")
         draft = create_draft(
@@ -250,7 +248,6 @@ class SpecPagesController(Controller):
         data: FormData,
     ) -> Response[Any]:
         """Save the draft (422 with the fields marked), or add a blank row without saving."""
-        begin_immediate(db)
         project = reachable_project(db, viewer, slug)
         spec = get_spec(db, project, number)
         form = _form_from_post(data)
@@ -360,7 +357,6 @@ class SpecPagesController(Controller):
         number: FromPath[int],
     ) -> Response[Any]:
         """Publish the draft; it becomes the current version."""
-        begin_immediate(db)
         project = reachable_project(db, viewer, slug)
         publish_spec(db, project, number, actor=viewer.user)
         db.commit()

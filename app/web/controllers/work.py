@@ -15,10 +15,8 @@ from urllib.parse import urlencode
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.base import utcnow
 from app.db.models import Annotation, Assignment, Project
 from app.domain.acknowledgements import acknowledge_spec, pending_acknowledgement
 from app.domain.annotations import submit_assignment
@@ -34,9 +32,10 @@ from app.domain.labeling import (
     projects_with_work,
     renew_lease,
     undo_submission,
+    undoable_submission,
 )
 from app.domain.projects import current_spec, tag_names
-from app.domain.task_view import describe_task
+from app.domain.task_view import describe_task, held_task, is_live
 from app.web.auth import ANY_USER, Viewer
 from app.web.controllers.forms import FormData, field
 from app.web.controllers.projects import reachable_project
@@ -61,21 +60,6 @@ def _own_task(db: Session, viewer: Viewer, project: Project, task_id: int) -> As
     if assignment.project_id != project.id:
         raise NotFound(f"no task {task_id}")
     return assignment
-
-
-def _recent_undo(db: Session, viewer: Viewer, annotation_id: int | None) -> Annotation | None:
-    """The viewer's submission to offer for undo, if it is still inside the window."""
-    if not annotation_id:
-        return None
-    annotation = db.get(Annotation, annotation_id)
-    if (
-        annotation is None
-        or annotation.user_id != viewer.user.id
-        or annotation.retracted_at is not None
-        or utcnow() - annotation.created_at > UNDO_WINDOW
-    ):
-        return None
-    return annotation
 
 
 class WorkController(Controller):
@@ -182,16 +166,7 @@ class WorkController(Controller):
     ) -> Response[Any]:
         """The viewer's live task if they hold one; otherwise start, acknowledge or done."""
         project = reachable_project(db, viewer, slug)
-        spec = current_spec(db, project)
-        live = db.scalar(
-            select(Assignment.id).where(
-                Assignment.project_id == project.id,
-                Assignment.user_id == viewer.user.id,
-                Assignment.spec_version_id == spec.id,
-                Assignment.state == "leased",
-                Assignment.lease_expires_at > utcnow(),
-            )
-        )
+        live = held_task(db, project, viewer.user)
         if live is not None:
             return Redirect(f"/projects/{slug}/work/{live}", status_code=303)
         return self._render(request, db, viewer, project, self._idle(db, viewer, project))
@@ -213,8 +188,8 @@ class WorkController(Controller):
         form post (or a key pressed before htmx took over the new form) is redirected to."""
         project = reachable_project(db, viewer, slug)
         assignment = _own_task(db, viewer, project, task_id)
-        recent = _recent_undo(db, viewer, undo)
-        if assignment.state == "leased" and assignment.lease_expires_at > utcnow():
+        recent = undoable_submission(db, undo, viewer.user)
+        if is_live(assignment):
             ws = task_workspace(db, assignment, undo=recent, notice=NOTICES.get(notice or ""))
         else:
             view = describe_task(db, assignment)

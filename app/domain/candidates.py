@@ -1,0 +1,134 @@
+"""Which items an annotator gets first: the candidate query of the assignment engine.
+
+Order: items are served by *effective priority* ``Item.priority + waiting_time /
+AGING_SECONDS_PER_POINT`` (waiting time counted from the item's ``created_at``), highest first,
+then oldest (import order, i.e. lowest id). All candidates are compared at the same ``now``, so
+this is the order of the static key ``created_at - priority * AGING_SECONDS_PER_POINT``: each
+priority point moves an item six minutes earlier in the first-come queue. A re-label item
+(``KIND_PRIORITY["relabel"]`` = 200 points) is served before label items created up to 20 hours
+before it, but an item that has waited longer than that comes first: nothing starves.
+
+Finding candidates without touching every item: plain items (priority 0, nearly all of them)
+are walked in id order and the walk stops at the first few eligible ones; only items with a
+non-zero priority (few: re-label and gold work) are sorted by the aging key. The heads of both
+are then merged by that key. Both walks read the partial index of open items on (project_id,
+priority), whose entries are in id order within a priority, so neither reads other projects'
+items nor steps over full ones.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Integer,
+    Select,
+    bindparam,
+    false,
+    func,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
+
+from app.db.models import Annotation, Assignment, Item, Project, SpecVersion, User
+
+AGING_SECONDS_PER_POINT = 360
+"""Waiting this long is worth one priority point."""
+KIND_PRIORITY = {"relabel": 200, "gold": 100, "label": 0, "qualification": 0}
+"""Item.priority that puts work of each kind ahead of plain labeling (relabel > gold > label)."""
+CANDIDATE_BATCH = 8
+
+
+def _serving_key(created_at: datetime, priority: int, item_id: int) -> tuple[float, int]:
+    """The static serving key in seconds (smaller is served first); see the module docstring."""
+    return created_at.timestamp() - priority * AGING_SECONDS_PER_POINT, item_id
+
+
+def items_closed_to(
+    user_id: int | BindParameter[int], spec_id: int | BindParameter[int]
+) -> tuple[Select[int], Select[int]]:
+    """The items an annotator may not be given under a spec version: those they hold, submitted
+    or skipped, and those they labeled (imported labels included)."""
+    mine = select(Assignment.item_id).where(
+        Assignment.user_id == user_id,
+        Assignment.spec_version_id == spec_id,
+        Assignment.state.in_(("leased", "submitted", "skipped")),
+    )
+    labeled = select(Annotation.item_id).where(
+        Annotation.user_id == user_id,
+        Annotation.spec_version_id == spec_id,
+        Annotation.retracted_at.is_(None),
+    )
+    return mine, labeled
+
+
+@cache
+def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
+    """Best few eligible items: the head of the plain walk plus the head of the ranked ones.
+
+    Built once per dialect with bound parameters (project_id, spec_id, user_id, overlap):
+    constructing it anew costs more than running it.
+    """
+    occupied = aliased(Assignment, name="occupied")
+    spec_id: BindParameter[int] = bindparam("spec_id", type_=Integer)
+    user_id: BindParameter[int] = bindparam("user_id", type_=Integer)
+    # A literal IN list (not bound parameters) so SQLite can use the partial unique index.
+    n_active = (
+        select(func.count())
+        .select_from(occupied)
+        .where(
+            occupied.item_id == Item.id,
+            occupied.spec_version_id == spec_id,
+            text("occupied.state IN ('leased', 'submitted')"),
+        )
+        .scalar_subquery()
+    )
+    mine, labeled = items_closed_to(user_id, spec_id)
+    # ix_items_open_project_id_priority serves both walks: equal project and priority, then id.
+    in_project = Item.project_id == bindparam("project_id")
+    if dialect == "sqlite":
+        created = func.julianday(Item.created_at) * 86400.0
+    else:
+        created = func.extract("epoch", Item.created_at)
+    eligible = (
+        Item.is_full == false(),  # the partial index's condition: full items are not walked
+        n_active < bindparam("overlap"),
+        Item.id.not_in(mine),
+        Item.id.not_in(labeled),
+    )
+    columns = (Item.id, Item.priority, Item.created_at)
+    plain = (
+        select(*columns)
+        .where(in_project, Item.priority == 0, *eligible)
+        .order_by(Item.id)
+        .limit(CANDIDATE_BATCH)
+        .subquery("plain")
+    )
+    ranked = (
+        select(*columns)
+        .where(in_project, Item.priority != 0, *eligible)
+        .order_by(created - Item.priority * AGING_SECONDS_PER_POINT, Item.id)
+        .limit(CANDIDATE_BATCH)
+        .subquery("ranked")
+    )
+    return union_all(select(plain), select(ranked))
+
+
+def best_candidates(
+    session: Session, project: Project, spec: SpecVersion, user: User
+) -> list[tuple[int, int]]:
+    """(item id, priority) of the best few items this user may take, best first."""
+    statement = _candidate_statement(session.get_bind().dialect.name)
+    params = {
+        "project_id": project.id,
+        "spec_id": spec.id,
+        "user_id": user.id,
+        "overlap": project.overlap,
+    }
+    rows = sorted(session.execute(statement, params), key=lambda r: _serving_key(r[2], r[1], r[0]))
+    return [(item_id, priority) for item_id, priority, _ in rows[:CANDIDATE_BATCH]]
