@@ -5,10 +5,14 @@ The numbers always reflect every committed annotation: a report is cached per pr
 the current spec version) and recomputed as soon as the watermark moves. Per annotator the report
 also gives accuracy against the ruling in force on adjudicated items.
 
-Units: under one spec version a unit is an item; across versions (``spec_version="all"``) it is
-an (item, spec version) pair, because a label given under v1 and one under v2 answer different
-questions. Levels: single choice is nominal, ordinal is ordinal in the spec's label order, numeric
-is interval, multi-choice uses the MASI set distance overall and yes/no per label.
+What is measured (``spec_version``): ``current`` (the default) is the labels in force, those of
+each item's current labeling round whatever version stamped them (a spec change that did not
+touch an item leaves its labels counting); a number is the labels made under that version; ``all``
+is every live label. A unit is an item, except under ``all``, where it is an (item, round) pair:
+labels of an earlier round answered a question the spec has since changed.
+
+Levels: single choice is nominal, ordinal is ordinal in the spec's label order, numeric is
+interval, multi-choice uses the MASI set distance overall and yes/no per label.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
 from app.analytics.slices import Measure, Settings, Slice, by_annotator, by_label, by_tag
@@ -30,6 +34,7 @@ from app.db.models import (
     Item,
     ItemTag,
     Project,
+    RelabelCampaign,
     SpecVersion,
     Tag,
     User,
@@ -62,13 +67,15 @@ class AgreementReport:
     """Display names of group keys (label names for ``by=label``)."""
 
 
-def parse_spec_version(session: Session, project: Project, raw: str | None) -> int | None:
-    """``current`` (default) or a number to that version's number; ``all`` to None."""
+SpecSelection = int | Literal["current", "all"]
+"""Which labels a report measures: see the module docstring."""
+
+
+def parse_spec_version(session: Session, project: Project, raw: str | None) -> SpecSelection:
+    """``current`` (default), ``all``, or a published version's number."""
     text = (raw or "current").strip()
-    if text == "all":
-        return None
-    if text == "current":
-        return current_spec(session, project).number
+    if text in ("current", "all"):
+        return "current" if text == "current" else "all"
     if text.isdigit():
         number = int(text)
         exists = session.scalar(
@@ -86,31 +93,38 @@ def parse_spec_version(session: Session, project: Project, raw: str | None) -> i
     )
 
 
-def _ratings(session: Session, project: Project, number: int | None) -> pl.DataFrame:
-    query = (
-        select(Annotation.item_id, Annotation.user_id, Annotation.value, SpecVersion.number)
-        .join(SpecVersion, SpecVersion.id == Annotation.spec_version_id)
-        .where(Annotation.project_id == project.id, Annotation.retracted_at.is_(None))
+def selected(selection: SpecSelection) -> ColumnElement[bool]:
+    """The condition on live annotations (``Annotation``) that ``selection`` measures."""
+    if selection == "all":
+        return true()
+    if selection == "current":
+        return Annotation.label_round == (
+            select(Item.label_round).where(Item.id == Annotation.item_id).scalar_subquery()
+        )
+    return Annotation.spec_version_id == (
+        select(SpecVersion.id)
+        .where(SpecVersion.project_id == Annotation.project_id, SpecVersion.number == selection)
+        .scalar_subquery()
     )
-    if number is not None:
-        query = query.where(SpecVersion.number == number)
+
+
+def _ratings(session: Session, project: Project, selection: SpecSelection) -> pl.DataFrame:
+    query = select(
+        Annotation.item_id, Annotation.user_id, Annotation.value, Annotation.label_round
+    ).where(
+        Annotation.project_id == project.id,
+        Annotation.retracted_at.is_(None),
+        selected(selection),
+    )
     rows = session.execute(query).all()
-    units = [f"{item}" if number is not None else f"{item}@v{n}" for item, _, _, n in rows]
-    values: list[Any] = [value for _, _, value, _ in rows]
-    if project.kind == "numeric":
-        column = pl.Series("value", values, dtype=pl.Float64)
-    elif project.kind == "multi_choice":
-        column = pl.Series("value", values, dtype=pl.List(pl.String))
-    else:
-        column = pl.Series("value", values, dtype=pl.String)
-    return pl.DataFrame(
-        {
-            "item": pl.Series(units, dtype=pl.String),
-            "annotator": pl.Series([user for _, user, _, _ in rows], dtype=pl.Int64),
-            "value": column,
-            "item_id": pl.Series([item for item, _, _, _ in rows], dtype=pl.Int64),
-        }
+    frame = ratings_frame(
+        [
+            (f"{item}@{n}" if selection == "all" else item, who, value)
+            for item, who, value, n in rows
+        ],
+        project.kind,
     )
+    return frame.with_columns(item_id=pl.Series([row[0] for row in rows], dtype=pl.Int64))
 
 
 def _tags(session: Session, project: Project, ratings: pl.DataFrame) -> pl.DataFrame:
@@ -144,10 +158,16 @@ def _watermark(session: Session, project: Project) -> tuple[Any, ...]:
         select(func.count(), func.max(Adjudication.id)).where(Adjudication.project_id == project.id)
     ).one()
     current = current_spec(session, project)
+    # A re-label campaign moves items into a new round (their labels stop counting) with no
+    # new annotation: campaigns are part of the mark.
+    campaign = session.scalar(
+        select(func.max(RelabelCampaign.id)).where(RelabelCampaign.project_id == project.id)
+    )
     return (
         *annotations,
         *tags,
         *rulings,
+        campaign,
         current.id,
         project.min_pairable,
         project.alpha_threshold,
@@ -177,16 +197,16 @@ def agreement_report(
         errors["confidence"] = "at least 0.5 and below 1"
     if errors:
         raise InvalidInput("the agreement request is not valid", field_errors=errors)
-    number = parse_spec_version(session, project, spec_version)
+    selection = parse_spec_version(session, project, spec_version)
     bind = str(session.get_bind().engine.url)
-    key = (bind, project.id, number, by, resamples, confidence)
+    key = (bind, project.id, selection, by, resamples, confidence)
     mark = _watermark(session, project)
     with _cache_lock:
         cached = _cache.get(key)
         if cached is not None and cached[0] == mark:
             _cache.move_to_end(key)
             return cached[1]
-    report = _compute(session, project, number, by, resamples, confidence)
+    report = _compute(session, project, selection, by, resamples, confidence)
     with _cache_lock:
         _cache[key] = (mark, report)
         while len(_cache) > _CACHE_SIZE:
@@ -197,28 +217,16 @@ def agreement_report(
 def _compute(
     session: Session,
     project: Project,
-    number: int | None,
+    selection: SpecSelection,
     by: str | None,
     resamples: int,
     confidence: float,
 ) -> AgreementReport:
     spec = current_spec(session, project)
     label_keys = [label.key for label in spec.labels]
-    ratings = _ratings(session, project, number)
+    ratings = _ratings(session, project, selection)
     frame = ratings.select("item", "annotator", "value")
-    order = None
-    if project.kind == "ordinal":
-        # Labels a later version dropped still need a rank: after the current scale.
-        extra = sorted(set(frame["value"].to_list()) - set(label_keys))
-        order = tuple(label_keys + extra)
-    settings = Settings(
-        measure=MEASURES[project.kind],
-        value_order=order,
-        resamples=resamples,
-        confidence=confidence,
-        min_pairable=project.min_pairable,
-        threshold=project.alpha_threshold,
-    )
+    settings = slice_settings(session, project, frame, resamples=resamples, confidence=confidence)
     overall = measure("overall", frame, settings)
     groups: list[Slice] = []
     names: dict[str, str] = {}
@@ -230,19 +238,62 @@ def _compute(
         names = {label.key: label.name for label in spec.labels}
     elif by == "annotator":
         groups = by_annotator(frame, settings)
-        accuracy = _accuracy_against_rulings(session, project, number)
+        accuracy = _accuracy_against_rulings(session, project, selection)
         ids = [int(g.key) for g in groups]
         handles = dict(session.execute(select(User.id, User.handle).where(User.id.in_(ids))).all())
         for g in groups:
             right, judged = accuracy.get(int(g.key), (0, 0))
             g.extra.update(accuracy=right / judged if judged else None, n_adjudicated=judged)
         groups = [replace(g, key=handles.get(int(g.key), g.key)) for g in groups]
-    version = f"v{number}" if number is not None else "all"
+    version = f"v{selection}" if isinstance(selection, int) else selection
     return AgreementReport(settings.measure, version, overall, by, groups, names)
 
 
+def slice_settings(
+    session: Session,
+    project: Project,
+    ratings: pl.DataFrame | None = None,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = 0.95,
+) -> Settings:
+    """How the project's slices are measured and judged (``ratings``: the values to order)."""
+    order = None
+    if project.kind == "ordinal":
+        label_keys = [label.key for label in current_spec(session, project).labels]
+        # Labels a later version dropped still need a rank: after the current scale.
+        seen = set(ratings["value"].to_list()) if ratings is not None else set()
+        order = tuple(label_keys + sorted(seen - set(label_keys)))
+    return Settings(
+        measure=MEASURES[project.kind],
+        value_order=order,
+        resamples=resamples,
+        confidence=confidence,
+        min_pairable=project.min_pairable,
+        threshold=project.alpha_threshold,
+    )
+
+
+def ratings_frame(rows: list[tuple[Any, Any, Any]], kind: str) -> pl.DataFrame:
+    """(unit, annotator id, value) rows as a ratings frame typed for the project kind."""
+    values = [value for _, _, value in rows]
+    if kind == "numeric":
+        column = pl.Series("value", values, dtype=pl.Float64)
+    elif kind == "multi_choice":
+        column = pl.Series("value", values, dtype=pl.List(pl.String))
+    else:
+        column = pl.Series("value", values, dtype=pl.String)
+    return pl.DataFrame(
+        {
+            "item": pl.Series([str(unit) for unit, _, _ in rows], dtype=pl.String),
+            "annotator": pl.Series([who for _, who, _ in rows], dtype=pl.Int64),
+            "value": column,
+        }
+    )
+
+
 def _accuracy_against_rulings(
-    session: Session, project: Project, number: int | None
+    session: Session, project: Project, selection: SpecSelection
 ) -> dict[int, tuple[int, int]]:
     """Per annotator: (labels matching the ruling in force, labels on ruled items)."""
     latest = (
@@ -268,11 +319,12 @@ def _accuracy_against_rulings(
             & (Adjudication.spec_version_id == latest.c.spec_version_id)
             & (Adjudication.revision == latest.c.revision),
         )
-        .join(SpecVersion, SpecVersion.id == Annotation.spec_version_id)
-        .where(Annotation.project_id == project.id, Annotation.retracted_at.is_(None))
+        .where(
+            Annotation.project_id == project.id,
+            Annotation.retracted_at.is_(None),
+            selected(selection),
+        )
     )
-    if number is not None:
-        query = query.where(SpecVersion.number == number)
     tally: dict[int, tuple[int, int]] = {}
     for user_id, given, ruled in session.execute(query):
         right, judged = tally.get(user_id, (0, 0))

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.analytics.agreement import CoincidenceTable, coincidence_table
 from app.db.models import Annotation, Item, ItemTag, Project, SpecRule, SpecVersion, Tag, User
+from app.domain.agreement import SpecSelection, selected
 from app.domain.errors import NotFound
 from app.domain.projects import current_spec
 
@@ -47,11 +48,11 @@ class DisputedItem:
 
 @dataclass(frozen=True)
 class TagDrilldown:
-    """Everything the tag page shows, under one spec version (``number``) or all (None)."""
+    """Everything the tag page shows, among the labels ``selection`` picks."""
 
     tag: str
     description: str
-    number: int | None
+    selection: SpecSelection
     coincidences: CoincidenceTable | None
     annotator_labels: list[tuple[str, dict[str, int], int]]
     label_keys: list[str]
@@ -70,9 +71,9 @@ def _key(value: Any) -> str:
 
 
 def tag_drilldown(
-    session: Session, project: Project, tag_name: str, number: int | None
+    session: Session, project: Project, tag_name: str, selection: SpecSelection
 ) -> TagDrilldown:
-    """The tag's evidence under spec version ``number`` (None: every version)."""
+    """The tag's evidence among the labels ``selection`` picks (see :mod:`app.domain.agreement`)."""
     tag = session.scalar(select(Tag).where(Tag.project_id == project.id, Tag.name == tag_name))
     if tag is None:
         raise NotFound(f"project {project.slug!r} has no tag {tag_name!r}")
@@ -85,17 +86,18 @@ def tag_drilldown(
             Annotation.comment,
             Item.external_id,
             Item.text,
-            SpecVersion.number,
+            Annotation.label_round,
         )
         .join(ItemTag, (ItemTag.item_id == Annotation.item_id) & (ItemTag.tag_id == tag.id))
         .join(User, User.id == Annotation.user_id)
         .join(Item, Item.id == Annotation.item_id)
-        .join(SpecVersion, SpecVersion.id == Annotation.spec_version_id)
-        .where(Annotation.project_id == project.id, Annotation.retracted_at.is_(None))
+        .where(
+            Annotation.project_id == project.id,
+            Annotation.retracted_at.is_(None),
+            selected(selection),
+        )
         .order_by(Annotation.item_id, Annotation.id)
     )
-    if number is not None:
-        query = query.where(SpecVersion.number == number)
     rows: list[Any] = list(session.execute(query).all())
     spec = current_spec(session, project)
     label_keys = [label.key for label in spec.labels]
@@ -111,8 +113,8 @@ def tag_drilldown(
     return TagDrilldown(
         tag=tag.name,
         description=tag.description,
-        number=number,
-        coincidences=_coincidences(rows, values, order, number),
+        selection=selection,
+        coincidences=_coincidences(rows, values, order, selection),
         annotator_labels=_annotator_labels(rows, values),
         label_keys=order,
         flags=flags[:MAX_FLAGS],
@@ -125,11 +127,11 @@ def tag_drilldown(
 
 
 def _coincidences(
-    rows: list[Any], values: list[str], order: list[str], number: int | None
+    rows: list[Any], values: list[str], order: list[str], selection: SpecSelection
 ) -> CoincidenceTable | None:
     if not rows:
         return None
-    units = [f"{row[0]}@{row[7]}" if number is None else str(row[0]) for row in rows]
+    units = [f"{row[0]}@{row[7]}" if selection == "all" else str(row[0]) for row in rows]
     unit_codes = {u: i for i, u in enumerate(dict.fromkeys(units))}
     people = {h: i for i, h in enumerate(dict.fromkeys(row[1] for row in rows))}
     code = {k: i for i, k in enumerate(order)}

@@ -269,6 +269,10 @@ def _write(
     )
     session.add(batch)
     session.flush()
+    rounds: dict[int, int] = {}
+    for part in chunks(sorted({e.item_id for e in checked})):
+        rows = session.execute(select(Item.id, Item.label_round).where(Item.id.in_(part)))
+        rounds.update((item_id, label_round) for item_id, label_round in rows)
     bulk_insert(
         session,
         Annotation,
@@ -278,6 +282,8 @@ def _write(
                 "item_id": e.item_id,
                 "user_id": user_ids[e.who],
                 "spec_version_id": e.spec.id,
+                # Imported labels count in the item's current round, like labels made now.
+                "label_round": rounds[e.item_id],
                 "value": e.value,
                 "duration_ms": e.row.duration_ms,
                 "unclear": e.row.unclear,

@@ -109,6 +109,7 @@ def submit_assignment(
         item_id=assignment.item_id,
         user_id=annotator.id,
         spec_version_id=spec.id,
+        label_round=assignment.label_round,
         assignment_id=assignment.id,
         value=canonical,
         duration_ms=min(duration_ms, MAX_DURATION_MS) if duration_ms is not None else None,

@@ -34,7 +34,7 @@ from app.db.engine import is_sqlite
 from app.db.models import Assignment, Item, Project, SpecVersion, User
 from app.domain.acknowledgements import pending_acknowledgement
 from app.domain.audit import record_event
-from app.domain.candidates import best_candidates
+from app.domain.candidates import best_candidates, kind_for_priority
 from app.domain.errors import Conflict, Forbidden, NotFound
 from app.domain.projects import can_reach, current_spec
 
@@ -117,17 +117,14 @@ def expire_leases(
     return len(rows)
 
 
-def _lock_item(session: Session, item_id: int, *, wait: bool) -> bool:
-    """PostgreSQL: lock the item row against other claimers (False: someone holds it)."""
-    if is_sqlite(session):
-        return True  # the transaction already holds the database write lock
-    # NO KEY UPDATE: inserts that merely reference the item (annotations) are not blocked.
-    query = (
-        select(Item.id)
-        .where(Item.id == item_id)
-        .with_for_update(key_share=True, skip_locked=not wait)
-    )
-    return session.execute(query).first() is not None
+def _lock_item(session: Session, item_id: int, *, wait: bool) -> int | None:
+    """Lock the item row against other claimers and read its labeling round (None: another
+    claimer holds it). Read under the lock: a re-label campaign may just have moved it on."""
+    query = select(Item.label_round).where(Item.id == item_id)
+    if not is_sqlite(session):  # SQLite: the transaction already holds the write lock
+        # NO KEY UPDATE: inserts that merely reference the item (annotations) are not blocked.
+        query = query.with_for_update(key_share=True, skip_locked=not wait)
+    return session.scalar(query)
 
 
 def _place(
@@ -136,14 +133,16 @@ def _place(
     spec: SpecVersion,
     user: User,
     item_id: int,
+    label_round: int,
     now: datetime,
     priority: int,
 ) -> Assignment:
-    """Insert the user's assignment in the item's lowest free slot, or raise _LostRace."""
+    """Insert the user's assignment in the item's lowest free slot of its round, or raise
+    _LostRace."""
     taken = session.execute(
         select(Assignment.slot, Assignment.user_id).where(
             Assignment.item_id == item_id,
-            Assignment.spec_version_id == spec.id,
+            Assignment.label_round == label_round,
             Assignment.state.in_(ACTIVE_STATES),
         )
     ).all()
@@ -155,7 +154,8 @@ def _place(
         item_id=item_id,
         user_id=user.id,
         spec_version_id=spec.id,
-        kind="label",
+        label_round=label_round,
+        kind=kind_for_priority(priority),
         state="leased",
         slot=slot,
         priority=priority,
@@ -179,7 +179,7 @@ def _claim_round(
     session: Session, project: Project, spec: SpecVersion, user: User, now: datetime
 ) -> Assignment | None:
     """One attempt: the new assignment, None if nothing is left, or raise _LostRace."""
-    candidates = best_candidates(session, project, spec, user)
+    candidates = best_candidates(session, project, user)
     if not candidates:
         return None
     locked_any = False
@@ -191,10 +191,11 @@ def _claim_round(
             break
         try:
             with session.begin_nested():  # a lost race rolls back, releasing the item lock
-                if not _lock_item(session, item_id, wait=wait):
+                label_round = _lock_item(session, item_id, wait=wait)
+                if label_round is None:
                     continue
                 locked_any = True
-                return _place(session, project, spec, user, item_id, now, priority)
+                return _place(session, project, spec, user, item_id, label_round, now, priority)
         except (_LostRace, IntegrityError):
             continue
     raise _LostRace

@@ -31,11 +31,12 @@ from sqlalchemy import (
     func,
     select,
     text,
+    tuple_,
     union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
-from app.db.models import Annotation, Assignment, Item, Project, SpecVersion, User
+from app.db.models import Annotation, Assignment, Item, Project, User
 
 AGING_SECONDS_PER_POINT = 360
 """Waiting this long is worth one priority point."""
@@ -44,24 +45,29 @@ KIND_PRIORITY = {"relabel": 200, "gold": 100, "label": 0, "qualification": 0}
 CANDIDATE_BATCH = 8
 
 
+def kind_for_priority(priority: int) -> str:
+    """The kind of assignment an item of this priority gives: items a re-label campaign sent
+    back carry the re-label priority (a lead's manual priority below it is plain labeling)."""
+    return "relabel" if priority >= KIND_PRIORITY["relabel"] else "label"
+
+
 def _serving_key(created_at: datetime, priority: int, item_id: int) -> tuple[float, int]:
     """The static serving key in seconds (smaller is served first); see the module docstring."""
     return created_at.timestamp() - priority * AGING_SECONDS_PER_POINT, item_id
 
 
 def items_closed_to(
-    user_id: int | BindParameter[int], spec_id: int | BindParameter[int]
-) -> tuple[Select[int], Select[int]]:
-    """The items an annotator may not be given under a spec version: those they hold, submitted
-    or skipped, and those they labeled (imported labels included)."""
-    mine = select(Assignment.item_id).where(
+    user_id: int | BindParameter[int],
+) -> tuple[Select[int, int], Select[int, int]]:
+    """(item id, round) pairs an annotator may not be given in that labeling round: items they
+    hold, submitted or skipped, and items they labeled (imported labels included). Compare them
+    with ``(Item.id, Item.label_round)``: a re-label round opens an item to them again."""
+    mine = select(Assignment.item_id, Assignment.label_round).where(
         Assignment.user_id == user_id,
-        Assignment.spec_version_id == spec_id,
         Assignment.state.in_(("leased", "submitted", "skipped")),
     )
-    labeled = select(Annotation.item_id).where(
+    labeled = select(Annotation.item_id, Annotation.label_round).where(
         Annotation.user_id == user_id,
-        Annotation.spec_version_id == spec_id,
         Annotation.retracted_at.is_(None),
     )
     return mine, labeled
@@ -71,11 +77,10 @@ def items_closed_to(
 def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
     """Best few eligible items: the head of the plain walk plus the head of the ranked ones.
 
-    Built once per dialect with bound parameters (project_id, spec_id, user_id, overlap):
+    Built once per dialect with bound parameters (project_id, user_id, overlap):
     constructing it anew costs more than running it.
     """
     occupied = aliased(Assignment, name="occupied")
-    spec_id: BindParameter[int] = bindparam("spec_id", type_=Integer)
     user_id: BindParameter[int] = bindparam("user_id", type_=Integer)
     # A literal IN list (not bound parameters) so SQLite can use the partial unique index.
     n_active = (
@@ -83,12 +88,13 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
         .select_from(occupied)
         .where(
             occupied.item_id == Item.id,
-            occupied.spec_version_id == spec_id,
+            occupied.label_round == Item.label_round,
             text("occupied.state IN ('leased', 'submitted')"),
         )
         .scalar_subquery()
     )
-    mine, labeled = items_closed_to(user_id, spec_id)
+    mine, labeled = items_closed_to(user_id)
+    this_round = tuple_(Item.id, Item.label_round)
     # ix_items_open_project_id_priority serves both walks: equal project and priority, then id.
     in_project = Item.project_id == bindparam("project_id")
     if dialect == "sqlite":
@@ -98,8 +104,8 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
     eligible = (
         Item.is_full == false(),  # the partial index's condition: full items are not walked
         n_active < bindparam("overlap"),
-        Item.id.not_in(mine),
-        Item.id.not_in(labeled),
+        this_round.not_in(mine),
+        this_round.not_in(labeled),
     )
     columns = (Item.id, Item.priority, Item.created_at)
     plain = (
@@ -119,14 +125,11 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
     return union_all(select(plain), select(ranked))
 
 
-def best_candidates(
-    session: Session, project: Project, spec: SpecVersion, user: User
-) -> list[tuple[int, int]]:
+def best_candidates(session: Session, project: Project, user: User) -> list[tuple[int, int]]:
     """(item id, priority) of the best few items this user may take, best first."""
     statement = _candidate_statement(session.get_bind().dialect.name)
     params = {
         "project_id": project.id,
-        "spec_id": spec.id,
         "user_id": user.id,
         "overlap": project.overlap,
     }

@@ -90,25 +90,25 @@ class ItemPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def _current_spec_id(session: Session, project: Project) -> tuple[int | None, int | None]:
-    row = session.execute(
-        select(SpecVersion.id, SpecVersion.number).where(
+def _current_spec_number(session: Session, project: Project) -> int | None:
+    return session.scalar(
+        select(SpecVersion.number).where(
             SpecVersion.project_id == project.id, SpecVersion.is_current.is_(True)
         )
-    ).first()
-    return (row[0], row[1]) if row else (None, None)
+    )
 
 
-def _annotation_stats(project: Project, spec_id: int | None) -> Any:
+def _annotation_stats(project: Project) -> Any:
+    """Per item: how many live labels of its current round, and how many distinct values."""
     return (
         select(
             Annotation.item_id.label("item_id"),
             func.count().label("n"),
             func.count(func.distinct(Annotation.value)).label("d"),
         )
+        .join(Item, (Item.id == Annotation.item_id) & (Item.label_round == Annotation.label_round))
         .where(
             Annotation.project_id == project.id,
-            Annotation.spec_version_id == spec_id,
             Annotation.retracted_at.is_(None),
         )
         .group_by(Annotation.item_id)
@@ -164,8 +164,8 @@ def list_items(
     filters.check()
     page = max(1, page)
     per_page = min(max(1, per_page), MAX_PER_PAGE)
-    spec_id, spec_number = _current_spec_id(session, project)
-    stats = _annotation_stats(project, spec_id)
+    spec_number = _current_spec_number(session, project)
+    stats = _annotation_stats(project)
     status_of = _status_conditions(stats.c.n, stats.c.d, project.overlap)
     conditions = _filtered(project, filters)
     base = select(Item).outerjoin(stats, stats.c.item_id == Item.id).where(*conditions)
@@ -231,6 +231,8 @@ class AnnotationView:
     value: Any
     spec_number: int
     is_current_spec: bool
+    is_stale: bool
+    """Made in an earlier labeling round: a spec change sent the item back for re-labeling."""
     duration_ms: int | None
     unclear: bool
     comment: str
@@ -295,6 +297,7 @@ def item_detail(session: Session, project: Project, external_id: str) -> ItemDet
             value=a.value,
             spec_number=number,
             is_current_spec=bool(is_current),
+            is_stale=a.label_round < item.label_round,
             duration_ms=a.duration_ms,
             unclear=a.unclear,
             comment=a.comment,

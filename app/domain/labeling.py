@@ -69,7 +69,7 @@ def undo_submission(
     """Take back the annotator's recent submission: retract it and lease the item to them again.
 
     NotFound for someone else's annotation; Conflict ``undo_expired`` once the window passed,
-    the annotation was already taken back, or the spec version changed since.
+    the annotation was already taken back, or the spec version or the item's round changed since.
     """
     now = now if now is not None else utcnow()
     annotation = session.scalars(
@@ -84,6 +84,7 @@ def undo_submission(
         not _within_undo_window(annotation, now)
         or old.state != "submitted"
         or current_spec(session, project).id != old.spec_version_id
+        or session.scalar(select(Item.label_round).where(Item.id == old.item_id)) != old.label_round
     ):
         raise Conflict("this submission can no longer be undone", code="undo_expired")
     annotation.retracted_at = now
@@ -95,6 +96,7 @@ def undo_submission(
         item_id=old.item_id,
         user_id=annotator.id,
         spec_version_id=old.spec_version_id,
+        label_round=old.label_round,
         kind=old.kind,
         state="leased",
         slot=old.slot,
@@ -140,26 +142,36 @@ class AnnotatorProgress:
     remaining: int
 
 
-def count_open_items(session: Session, project: Project, spec: SpecVersion, user: User) -> int:
-    """Items the annotator could still be given under ``spec`` (free slots they may take).
+def count_open_items(session: Session, project: Project, user: User) -> int:
+    """Items the annotator could still be given (free slots of items' current rounds).
 
     Counted as all items minus the blocked ones (full, or already the annotator's), which reads
     the project's assignments once instead of counting slots item by item.
     """
     full = (
-        select(Assignment.item_id)
+        select(Assignment.item_id, Assignment.label_round)
         .where(
             Assignment.project_id == project.id,
-            Assignment.spec_version_id == spec.id,
             Assignment.state.in_(("leased", "submitted")),
         )
-        .group_by(Assignment.item_id)
+        .group_by(Assignment.item_id, Assignment.label_round)
         .having(func.count() >= project.overlap)
     )
-    mine, labeled = items_closed_to(user.id, spec.id)
+    mine, labeled = items_closed_to(user.id)
     blocked = union(full, mine, labeled).subquery()
     total = session.scalar(select(func.count()).where(Item.project_id == project.id)) or 0
-    n_blocked = session.scalar(select(func.count()).select_from(blocked)) or 0
+    n_blocked = (
+        session.scalar(
+            select(func.count())
+            .select_from(blocked)
+            .join(
+                Item,
+                (Item.id == blocked.c.item_id) & (Item.label_round == blocked.c.label_round),
+            )
+            .where(Item.project_id == project.id)
+        )
+        or 0
+    )
     return max(int(total) - int(n_blocked), 0)
 
 
@@ -181,7 +193,7 @@ def _open_items_for_strip(
         cached = _open_counts.get(key)
     if not exact and cached is not None and clock - cached[0] < OPEN_COUNT_SECONDS:
         return max(cached[1] - (here - cached[2]), 0)
-    remaining = count_open_items(session, project, spec, user)
+    remaining = count_open_items(session, project, user)
     with _open_counts_lock:
         if len(_open_counts) > 10_000:
             _open_counts.clear()
@@ -220,7 +232,7 @@ def projects_with_work(
     for project in visible_projects(session, user):
         if besides is not None and project.id == besides.id:
             continue
-        left = count_open_items(session, project, current_spec(session, project), user)
+        left = count_open_items(session, project, user)
         if left:
             found.append((project, left))
     return found

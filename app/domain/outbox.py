@@ -46,7 +46,7 @@ class JobKind:
 JOB_KINDS: Mapping[str, JobKind] = {
     "recount_project": JobKind("Recount project figures", {"project_id": int}),
     "spec_published": JobKind(
-        "Record what a published spec version changed",
+        "Create the re-label campaign of a published spec version",
         {"project_id": int, "spec_version_id": int, "number": int, "previous_number": int},
     ),
 }

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.db.base import utcnow
-from app.db.models import Item, Job, Project, SpecLabel, SpecRule, SpecVersion, Tag, User
+from app.db.models import Job, Project, SpecLabel, SpecRule, SpecVersion, Tag, User
 from app.domain.audit import record_event
 from app.domain.errors import Conflict, Forbidden, NotFound
 from app.domain.outbox import enqueue_job
@@ -30,7 +30,6 @@ from app.domain.spec_diff import (
     SpecDiff,
     SpecSnapshot,
     diff_snapshots,
-    summarize_diff,
 )
 from app.domain.spec_input import DraftChanges, parse_changes
 
@@ -241,7 +240,8 @@ def update_draft(
 def publish_spec(
     session: Session, project: Project, number: int, *, actor: User
 ) -> tuple[SpecVersion, Job]:
-    """Publish a draft as the project's only current version; queues ``spec_published``."""
+    """Publish a draft as the project's only current version; queues ``spec_published``, whose
+    job creates the re-label campaign."""
     _require_lead(actor)
     spec = get_spec(session, project, number)
     if spec.status != "draft":
@@ -265,13 +265,8 @@ def publish_spec(
             code="concurrent_publish",
         ) from exc
     session.info.get(CURRENT_SPECS, {}).pop(project.id, None)
-    # Nothing is full under a version nobody has labeled under yet.
-    session.execute(
-        update(Item)
-        .where(Item.project_id == project.id, Item.is_full.is_(True))
-        .values(is_full=False)
-        .execution_options(synchronize_session=False)
-    )
+    # Items keep their rounds (and labels): the spec_published job sends back only those the
+    # change affects (app.domain.campaigns).
     previous_number = previous.number if previous is not None else 0
     record_event(
         session,
@@ -337,26 +332,6 @@ def diff_specs(session: Session, old: SpecVersion, new: SpecVersion) -> SpecDiff
     if old.project_id != new.project_id:
         raise NotFound("spec versions of different projects cannot be compared")
     return diff_snapshots(spec_snapshot(session, old), spec_snapshot(session, new))
-
-
-def spec_published_job(session: Session, job: Job) -> dict[str, Any]:
-    """Outbox handler for ``spec_published``: record what changed against the previous version."""
-    spec = session.get(SpecVersion, job.payload["spec_version_id"])
-    project = session.get(Project, job.payload["project_id"])
-    if spec is None or project is None or spec.project_id != project.id:
-        raise NotFound(f"spec version {job.payload['spec_version_id']} no longer exists")
-    previous_number = int(job.payload["previous_number"])
-    result: dict[str, Any] = {
-        "project_id": project.id,
-        "spec_version_id": spec.id,
-        "number": spec.number,
-        "previous_number": previous_number or None,
-        "summary": None,
-    }
-    if previous_number:
-        previous = get_spec(session, project, previous_number)
-        result["summary"] = dict(summarize_diff(diff_specs(session, previous, spec)))
-    return result
 
 
 # --- immutability -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.engine import is_sqlite
-from app.db.models import Annotation, Assignment, Item, Job, Project, ProjectStats, SpecVersion
+from app.db.models import Annotation, Assignment, Item, Job, Project, ProjectStats
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.outbox import enqueue_job
 
@@ -29,16 +29,12 @@ def _count(session: Session, query: Any) -> int:
 
 def _counts(session: Session, project: Project) -> dict[str, int]:
     live = (Annotation.project_id == project.id, Annotation.retracted_at.is_(None))
-    current_spec_id = session.scalar(
-        select(SpecVersion.id).where(
-            SpecVersion.project_id == project.id, SpecVersion.is_current.is_(True)
-        )
-    )
-    # An item is complete when k different people labelled it under the current spec; counting
+    # An item is complete when k different people labelled it in its current round; counting
     # people rather than rows keeps a stray duplicate from completing an item early.
     complete_items = (
         select(Annotation.item_id)
-        .where(*live, Annotation.spec_version_id == current_spec_id)
+        .join(Item, (Item.id == Annotation.item_id) & (Item.label_round == Annotation.label_round))
+        .where(*live)
         .group_by(Annotation.item_id)
         .having(func.count(func.distinct(Annotation.user_id)) >= project.overlap)
         .subquery()
@@ -47,11 +43,7 @@ def _counts(session: Session, project: Project) -> dict[str, int]:
         "n_items": _count(
             session, select(func.count()).select_from(Item).where(Item.project_id == project.id)
         ),
-        "n_items_complete": (
-            _count(session, select(func.count()).select_from(complete_items))
-            if current_spec_id is not None
-            else 0
-        ),
+        "n_items_complete": _count(session, select(func.count()).select_from(complete_items)),
         "n_annotations": _count(session, select(func.count()).select_from(Annotation).where(*live)),
         "n_annotators": _count(
             session, select(func.count(func.distinct(Annotation.user_id))).where(*live)

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models import Annotation, Assignment, Item, Project, User
-from app.domain.projects import current_spec
 
 DAYS = 14
 
@@ -57,13 +56,16 @@ def work_stats(session: Session, project: Project, *, now: datetime | None = Non
         counts[moment.date()] = counts.get(moment.date(), 0) + 1
     days = [since.date() + timedelta(days=d) for d in range(DAYS)]
     per_day = [(day, counts.get(day, 0)) for day in days]
-    spec = current_spec(session, project)
     n_items = int(session.scalar(select(func.count()).where(Item.project_id == project.id)) or 0)
     done = int(
         session.scalar(
-            select(func.count()).where(
-                Assignment.spec_version_id == spec.id, Assignment.state == "submitted"
+            select(func.count())
+            .select_from(Assignment)
+            .join(
+                Item,
+                (Item.id == Assignment.item_id) & (Item.label_round == Assignment.label_round),
             )
+            .where(Item.project_id == project.id, Assignment.state == "submitted")
         )
         or 0
     )

@@ -17,9 +17,9 @@ from dramatiq.middleware.time_limit import TimeLimitExceeded
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import begin_immediate, session_scope
+from app.domain.campaigns import spec_published_job
 from app.domain.errors import NotFound
 from app.domain.outbox import JobHandler, describe_failure, record_failure, run_job
-from app.domain.specs import spec_published_job
 from app.domain.stats import recount_job
 from app.jobs.broker import QUEUE_NAME
 

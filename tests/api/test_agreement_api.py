@@ -35,7 +35,7 @@ def test_a_lead_reads_agreement_by_tag_in_the_documented_shape(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     assert set(body) >= {"level", "alpha", "ci", "n_items", "n_pairable", "n_annotations", "groups"}
-    assert body["level"] == "nominal" and body["spec_version"] == "v1"
+    assert body["level"] == "nominal" and body["spec_version"] == "current"
     assert set(body["ci"]) == {"low", "high", "confidence", "resamples"}
     assert body["ci"]["resamples"] == 200 and body["ci"]["low"] <= body["alpha"]
     sarcasm = next(g for g in body["groups"] if g["key"] == "sarcasm")

@@ -40,7 +40,7 @@ def test_the_demo_shows_the_sarcasm_split_and_the_noisy_annotator(session: Sessi
     assert noisiest["key"] == "farid"
     assert noisiest["alpha_without"] > by_person["alpha"]
     # Every number comes with its counts, and nothing is NaN
-    assert by_tag["level"] == "nominal" and by_tag["spec_version"] == "v1"
+    assert by_tag["level"] == "nominal" and by_tag["spec_version"] == "current"
     assert 0 < by_tag["n_pairable"] <= by_tag["n_annotations"]
     assert all(g["alpha"] == g["alpha"] for g in tags.values())
 

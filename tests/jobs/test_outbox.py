@@ -69,14 +69,21 @@ def add_item(session: Session, project: Project, external_id: str) -> Item:
 
 
 def annotate(
-    session: Session, item: Item, user: User, spec: SpecVersion, *, retracted: bool = False
+    session: Session,
+    item: Item,
+    user: User,
+    spec: SpecVersion,
+    *,
+    retracted: bool = False,
+    label_round: int | None = None,
 ) -> Annotation:
-    """A submitted annotation, optionally already retracted."""
+    """A submitted annotation (in the item's current round unless told), maybe retracted."""
     annotation = Annotation(
         project_id=item.project_id,
         item_id=item.id,
         user_id=user.id,
         spec_version_id=spec.id,
+        label_round=label_round or item.label_round,
         value="positive",
         source="api",
         retracted_at=utcnow() if retracted else None,
@@ -123,7 +130,8 @@ def make_labelled_project(session: Session) -> tuple[Project, dict[str, int]]:
     """A k=2 project whose spec moved on to v2, with the figures a recount must find.
 
     i1: a, b under v2 (complete)          i2: a under v2, b's retracted (not complete)
-    i3: a, b under v1 only (not complete)  i4: a, b, c under v2 (complete)
+    i3: a, b under v1, then sent back for re-labeling (not complete)  i4: a, b, c under v2
+    (complete)
     Leases: a on i2 (active), b on i3 (expired), c on i4 (submitted). Another project's item,
     annotation and lease must not be counted.
     """
@@ -143,8 +151,9 @@ def make_labelled_project(session: Session) -> tuple[Project, dict[str, int]]:
         for person in people:
             annotate(session, item, person, v2)
     annotate(session, i2, b, v2, retracted=True)
-    annotate(session, i3, a, v1)
-    annotate(session, i3, b, v1)
+    i3.label_round = 2
+    annotate(session, i3, a, v1, label_round=1)
+    annotate(session, i3, b, v1, label_round=1)
     lease(session, i2, a, v2, expires_in=TEN_MINUTES)
     lease(session, i3, b, v2, expires_in=-TEN_MINUTES)
     lease(session, i4, c, v2, expires_in=TEN_MINUTES, state="submitted")

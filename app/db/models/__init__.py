@@ -1,6 +1,8 @@
 """All ORM models; importing this package registers every table on ``Base.metadata``."""
 
 from app.db.models.audit import AuditEvent
+from app.db.models.campaigns import RelabelCampaign, RelabelItem
+from app.db.models.hotspots import Hotspot
 from app.db.models.items import ImportBatch, Item, ItemTag
 from app.db.models.jobs import Job, ProjectStats
 from app.db.models.people import ApiToken, ApiTokenProject, LoginAttempt, User, WebSession
@@ -16,6 +18,7 @@ __all__ = [
     "ApiTokenProject",
     "Assignment",
     "AuditEvent",
+    "Hotspot",
     "ImportBatch",
     "Item",
     "ItemTag",
@@ -24,6 +27,8 @@ __all__ = [
     "Membership",
     "Project",
     "ProjectStats",
+    "RelabelCampaign",
+    "RelabelItem",
     "SpecAcknowledgement",
     "SpecLabel",
     "SpecRule",

@@ -67,10 +67,14 @@ class Item(Base):
     split: Mapped[str] = mapped_column(String(10), default="train")
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     priority: Mapped[int] = mapped_column(default=0)
+    label_round: Mapped[int] = mapped_column(default=1, server_default="1")
+    """The item's labeling round: 1 from import, one more each time a published spec change
+    makes its labels stale (a re-label campaign). The engine gives an item k assignments per
+    round; annotations of earlier rounds are stale but kept for history and provenance."""
     is_full: Mapped[bool] = mapped_column(default=False, server_default=false())
-    """A hint for the assignment engine: k active assignments under the current spec. Only set
-    where that was just counted under the item's lock; any change that frees a slot clears it,
-    and so does publishing a spec version. False is always safe (the engine counts anyway)."""
+    """A hint for the assignment engine: k active assignments in the item's current round. Only
+    set where that was just counted under the item's lock; any change that frees a slot clears
+    it, and so does a re-label campaign. False is always safe (the engine counts anyway)."""
     import_batch_id: Mapped[int | None] = mapped_column(
         ForeignKey("import_batches.id", ondelete="SET NULL")
     )

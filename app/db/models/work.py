@@ -18,9 +18,10 @@ _ACTIVE = "state IN ('leased', 'submitted')"
 class Assignment(Base):
     """An annotator's lease on an item under a spec version.
 
-    ``slot`` (1..k) numbers the active-or-submitted assignments of an item under a version; the
-    partial unique indexes make "more than k" and "the same person twice" impossible even if the
-    claiming code were wrong.
+    ``slot`` (1..k) numbers the active-or-submitted assignments of an item in a labeling round
+    (``Item.label_round``); the partial unique indexes make "more than k" and "the same person
+    twice" impossible even if the claiming code were wrong. ``spec_version_id`` is the version
+    the work is done under: the current one when leased.
     """
 
     __tablename__ = "assignments"
@@ -33,7 +34,7 @@ class Assignment(Base):
         Index(
             "uq_assignments_active_slot",
             "item_id",
-            "spec_version_id",
+            "label_round",
             "slot",
             unique=True,
             sqlite_where=text(_ACTIVE),
@@ -42,7 +43,7 @@ class Assignment(Base):
         Index(
             "uq_assignments_active_annotator",
             "item_id",
-            "spec_version_id",
+            "label_round",
             "user_id",
             unique=True,
             sqlite_where=text(_ACTIVE),
@@ -57,6 +58,7 @@ class Assignment(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     spec_version_id: Mapped[int] = mapped_column(ForeignKey("spec_versions.id"))
+    label_round: Mapped[int] = mapped_column(default=1, server_default="1")
     kind: Mapped[str] = mapped_column(String(20), default="label")
     state: Mapped[str] = mapped_column(String(20), default="leased")
     slot: Mapped[int] = mapped_column(default=1)
@@ -69,7 +71,8 @@ class Assignment(Base):
 
 class Annotation(Base):
     """A submitted value, stamped with the spec version it was made under. Never overwritten:
-    an undo or correction retracts the old row and adds a new one."""
+    an undo or correction retracts the old row and adds a new one. It counts for its item while
+    ``label_round`` is the item's round; a re-label campaign makes it *stale* (kept, not used)."""
 
     __tablename__ = "annotations"
     __table_args__ = (
@@ -85,6 +88,7 @@ class Annotation(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     spec_version_id: Mapped[int] = mapped_column(ForeignKey("spec_versions.id"))
+    label_round: Mapped[int] = mapped_column(default=1, server_default="1")
     assignment_id: Mapped[int | None] = mapped_column(
         ForeignKey("assignments.id", ondelete="SET NULL"), unique=True
     )
