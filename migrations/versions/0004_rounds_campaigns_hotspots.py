@@ -54,9 +54,15 @@ def upgrade() -> None:
     for table in ("items", "assignments", "annotations"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(_round_column())
-    spec_number = "(SELECT number FROM spec_versions WHERE spec_versions.id = {0}.spec_version_id)"
-    for table in ("assignments", "annotations"):
-        op.execute(f"UPDATE {table} SET label_round = {spec_number.format(table)}")
+    # Constant statements (no input): each row takes its spec version's number as its round.
+    op.execute(
+        "UPDATE assignments SET label_round = (SELECT number FROM spec_versions"
+        " WHERE spec_versions.id = assignments.spec_version_id)"
+    )
+    op.execute(
+        "UPDATE annotations SET label_round = (SELECT number FROM spec_versions"
+        " WHERE spec_versions.id = annotations.spec_version_id)"
+    )
     op.execute(
         "UPDATE items SET label_round = COALESCE((SELECT number FROM spec_versions"
         " WHERE spec_versions.project_id = items.project_id AND spec_versions.is_current), 1)"
