@@ -32,7 +32,7 @@ from app.db.models import (
     RelabelItem,
     SpecVersion,
 )
-from app.domain.agreement import ratings_frame, slice_settings
+from app.domain.agreement import ratings_frame, slice_json, slice_settings
 from app.domain.audit import record_event
 from app.domain.bulk_insert import bulk_insert
 from app.domain.candidates import KIND_PRIORITY
@@ -311,3 +311,23 @@ def _before_after(
             ]
             out.append(measure_slice(tag, ratings_frame(chosen, project.kind), settings))
     return before, after
+
+
+def progress_json(progress: CampaignProgress) -> dict[str, Any]:
+    """A campaign's progress as the API serves it."""
+    return {
+        "spec_version": progress.number,
+        "created_at": progress.campaign.created_at.isoformat(),
+        "n_items": progress.n_items,
+        "n_assignments": progress.n_slots,
+        "n_submitted": progress.n_done,
+        "n_leased": progress.n_leased,
+        "n_items_done": progress.n_items_done,
+        "share_done": progress.share_done,
+        "impact": {k: v for k, v in progress.campaign.impact.items() if k != "changes"},
+        "changes": progress.campaign.impact.get("changes"),
+        "tags": [
+            {"tag": b.key, "before": slice_json(b), "after": slice_json(a)}
+            for b, a in zip(progress.before, progress.after, strict=True)
+        ],
+    }

@@ -10,27 +10,26 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_session_factory, session_scope
-from app.db.models import Annotation, Assignment, Item, Job, Project, RelabelCampaign, RelabelItem
+from app.db.models import (
+    Annotation,
+    Assignment,
+    Item,
+    Job,
+    Project,
+    RelabelCampaign,
+    RelabelItem,
+    User,
+)
 from app.domain.acknowledgements import acknowledge_spec
 from app.domain.agreement import agreement_report
 from app.domain.campaigns import campaign_progress, impact_of
 from app.domain.errors import Conflict
 from app.domain.outbox import run_job
+from app.domain.projects import get_project
 from app.domain.specs import create_draft, publish_spec, update_draft
 from app.jobs.actors import HANDLERS
 from tests.domain.test_assignment import T0, add_items, lease, submit, team
 from tests.factories import make_project, make_user
-
-
-def edit(session: Session, project: Project, number: int, lead: Any, **changes: Any) -> None:
-    spec = create_draft(session, project, actor=lead) if number == 0 else None
-    number = spec.number if spec is not None else number
-    from app.domain.specs import get_spec
-
-    current = get_spec(session, project, number)
-    update_draft(
-        session, project, number, changes, expected_edit_version=current.edit_version, actor=lead
-    )
 
 
 def labeled_project(session: Session) -> tuple[Project, Any, list[Any], dict[str, list[Item]]]:
@@ -176,7 +175,7 @@ def test_a_second_delivery_of_the_job_creates_nothing_more(session: Session) -> 
 
 
 def test_work_done_under_the_new_version_before_the_job_stays_valid(session: Session) -> None:
-    project, lead, people, items = labeled_project(session)
+    project, lead, _, items = labeled_project(session)
     newcomer = team(session, project, 1)[0]
     job = publish(session, project, lead, rules=[{"tag": "sarcasm", "text": "Literal words."}])
     # Before the job runs, a newcomer labels the unlabeled sarcasm item... and an open lease
@@ -227,9 +226,6 @@ def test_publishing_the_same_draft_twice_at_once_creates_one_campaign(
         barrier.wait()
         try:
             with session_scope(factory, immediate=True) as session:
-                from app.db.models import User
-                from app.domain.projects import get_project
-
                 actor = session.get(User, lead_id)
                 assert actor is not None
                 publish_spec(session, get_project(session, slug), number, actor=actor)
@@ -252,7 +248,7 @@ def test_publishing_the_same_draft_twice_at_once_creates_one_campaign(
 
 
 def test_the_campaign_shows_progress_and_alpha_before_and_after(session: Session) -> None:
-    project, lead, people, items = labeled_project(session)
+    project, lead, people, _ = labeled_project(session)
     job = publish(session, project, lead, rules=[{"tag": "sarcasm", "text": "Literal words."}])
     run_job(session, job.id, HANDLERS)
     progress = campaign_progress(session, project, 2, resamples=0)

@@ -4,6 +4,7 @@ from app.web.controllers.admin_jobs import AdminJobsController
 from app.web.controllers.admin_tokens import AdminTokensController
 from app.web.controllers.admin_users import AdminUsersController
 from app.web.controllers.agreement import AgreementPagesController
+from app.web.controllers.campaigns import CampaignPagesController
 from app.web.controllers.health import HealthController
 from app.web.controllers.home import HomeController
 from app.web.controllers.items import ItemPagesController
@@ -17,6 +18,7 @@ PAGE_CONTROLLERS = [
     AgreementPagesController,
     AdminTokensController,
     AdminUsersController,
+    CampaignPagesController,
     HealthController,
     HomeController,
     ItemPagesController,

@@ -15,6 +15,7 @@ from litestar.response import Redirect, Response, Template
 from sqlalchemy.orm import Session
 
 from app.db.models import Project, SpecVersion
+from app.domain.campaigns import impact_of
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.projects import current_spec
 from app.domain.specs import (
@@ -343,6 +344,7 @@ class SpecPagesController(Controller):
                 "spec": spec,
                 "current": current,
                 "diff": diff_specs(db, current, spec),
+                "impact": impact_of(db, project, number),
                 "is_lead": True,
             },
         )

@@ -25,6 +25,7 @@ from app.domain.assignment import (
     lease_next_assignment,
     skip_assignment,
 )
+from app.domain.campaigns import previous_published
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.labeling import (
     UNDO_WINDOW,
@@ -35,6 +36,7 @@ from app.domain.labeling import (
     undoable_submission,
 )
 from app.domain.projects import current_spec, tag_names
+from app.domain.specs import diff_specs
 from app.domain.task_view import describe_task, held_task, is_live
 from app.web.auth import ANY_USER, Viewer
 from app.web.controllers.forms import FormData, field
@@ -115,7 +117,9 @@ class WorkController(Controller):
         """The region when the viewer holds no task: acknowledge, start, or nothing left."""
         pending = pending_acknowledgement(db, project, viewer.user)
         if pending is not None:
-            return Workspace("acknowledge", pending_spec=pending)
+            before = previous_published(db, pending)
+            diff = diff_specs(db, before, pending) if before is not None else None
+            return Workspace("acknowledge", pending_spec=pending, pending_diff=diff)
         if annotator_progress(db, project, viewer.user).remaining:
             return Workspace("start")
         return Workspace(

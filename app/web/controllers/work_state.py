@@ -44,6 +44,8 @@ class Workspace:
     undo: Annotation | None = None
     other_projects: list[tuple[Project, int]] = dataclass_field(default_factory=list)
     pending_spec: Any = None
+    pending_diff: Any = None
+    """What changed from the version before ``pending_spec``: rules are shown first."""
 
 
 def hotkeys(spec: SpecVersion) -> list[tuple[SpecLabel, str | None]]:
