@@ -6,46 +6,30 @@ Waiting is always polling with a deadline; nothing asserts on timing.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.engine import make_session_factory, session_scope
+from app.db.engine import session_scope
 from app.db.models import Job, ProjectStats
 from app.domain.outbox import get_job, mark_sent
 from app.jobs.actors import ActorPolicy
 from app.jobs.broker import (
-    QUEUE_NAME,
-    REDIS_NAMESPACE,
     BrokerUnavailable,
-    build_broker,
-    close_broker,
 )
 from app.jobs.worker import JobSystem
 from app.settings import Settings
-from tests.conftest import RABBITMQ_URL, REDIS_URL, require_service
 from tests.jobs.test_outbox import counts_of, enqueue_recount, make_labelled_project
 
-ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_SECONDS = 60.0
-
-WORKER = """
-from app.jobs.worker import run_worker_forever
-from app.settings import Settings
-run_worker_forever(Settings.from_env())
-"""
 
 # A worker whose recount does its work, says so, and then hangs with its transaction open, so
 # the test can kill it at the worst moment.
@@ -116,21 +100,6 @@ def committed_recount(
         project, expected = make_labelled_project(db)
         job = enqueue_recount(db, project, **options)
         return project.id, expected, job.id
-
-
-@pytest.fixture
-def factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions on the per-test database (real commits)."""
-    return make_session_factory(engine)
-
-
-@pytest.fixture
-def job_systems() -> Iterator[list[JobSystem]]:
-    """Job systems the test made; all are stopped afterwards."""
-    systems: list[JobSystem] = []
-    yield systems
-    for system in systems:
-        system.stop(timeout=10)
 
 
 # --- embedded broker -------------------------------------------------------------------------
@@ -251,61 +220,6 @@ def test_a_broker_that_is_down_loses_no_job_and_is_reported(
 
 
 # --- real brokers, separate worker processes -------------------------------------------------
-
-
-@pytest.fixture(params=["redis", "rabbitmq"])
-def broker_url(request: pytest.FixtureRequest) -> str:
-    """A real broker with Accord's queue emptied, so no earlier run's messages turn up."""
-    if request.param == "redis":
-        require_service("Redis", REDIS_URL)
-        client = redis.Redis.from_url(REDIS_URL)
-        for key in client.scan_iter(f"{REDIS_NAMESPACE}:*"):
-            client.delete(key)
-        client.close()
-        return REDIS_URL
-    require_service("RabbitMQ", RABBITMQ_URL)
-    broker = build_broker(Settings(env="test", broker_url=RABBITMQ_URL))
-    broker.declare_queue(QUEUE_NAME)
-    broker.flush_all()  # the queue, its delay queue and its dead letters
-    close_broker(broker)
-    return RABBITMQ_URL
-
-
-@pytest.fixture
-def spawn_worker(
-    database_url: str, broker_url: str, tmp_path: Path
-) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start ``accord worker``-equivalent processes; any still running are killed afterwards."""
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def spawn(code: str = WORKER, **env: str) -> subprocess.Popen[bytes]:
-        log = tmp_path / f"worker-{len(processes) + 1}.log"
-        environ = {
-            **os.environ,
-            "ACCORD_ENV": "test",
-            "ACCORD_DATABASE_URL": database_url,
-            "ACCORD_BROKER_URL": broker_url,
-            "ACCORD_WORKER_THREADS": "1",
-            "ACCORD_LOG_LEVEL": "INFO",
-            **env,
-        }
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-c", code],
-                cwd=ROOT,
-                env=environ,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        process.log_path = log  # type: ignore[attr-defined]
-        processes.append(process)
-        return process
-
-    yield spawn
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
 
 
 def worker_log(*processes: subprocess.Popen[bytes]) -> str:
