@@ -164,10 +164,14 @@ def test_embedded_poison_job_ends_failed_with_the_error_visible(
     )
     job_systems.append(system)
     system.start()
-    # When it has been retried to exhaustion
+    # When it has been retried to exhaustion (polled: the worker may not have the message yet
+    # when it first looks idle)
+    job = wait_for(
+        lambda: (found := read_job(factory, job_id)).status == "failed" and found,
+        "the job to fail for good",
+    )
     system.wait_idle(timeout=DEADLINE_SECONDS)
     # Then it is failed, says why, and Dramatiq was not left holding a dead letter
-    job = read_job(factory, job_id)
     assert (job.status, job.attempts) == ("failed", 3)
     assert job.error == "gave up after 3 attempts: ValueError: counts do not add up"
     assert calls == [job_id] * 3
