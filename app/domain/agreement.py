@@ -108,7 +108,8 @@ def selected(selection: SpecSelection) -> ColumnElement[bool]:
     )
 
 
-def _ratings(session: Session, project: Project, selection: SpecSelection) -> pl.DataFrame:
+def load_ratings(session: Session, project: Project, selection: SpecSelection) -> pl.DataFrame:
+    """The ratings ``selection`` picks: item (the unit), annotator (user id), value, item_id."""
     query = select(
         Annotation.item_id, Annotation.user_id, Annotation.value, Annotation.label_round
     ).where(
@@ -127,7 +128,7 @@ def _ratings(session: Session, project: Project, selection: SpecSelection) -> pl
     return frame.with_columns(item_id=pl.Series([row[0] for row in rows], dtype=pl.Int64))
 
 
-def _tags(session: Session, project: Project, ratings: pl.DataFrame) -> pl.DataFrame:
+def load_tags(session: Session, project: Project, ratings: pl.DataFrame) -> pl.DataFrame:
     """(unit, tag) for the rated units: a unit carries its item's tags."""
     rows = session.execute(
         select(ItemTag.item_id, Tag.name)
@@ -224,7 +225,7 @@ def _compute(
 ) -> AgreementReport:
     spec = current_spec(session, project)
     label_keys = [label.key for label in spec.labels]
-    ratings = _ratings(session, project, selection)
+    ratings = load_ratings(session, project, selection)
     frame = ratings.select("item", "annotator", "value")
     settings = slice_settings(session, project, frame, resamples=resamples, confidence=confidence)
     overall = measure("overall", frame, settings)
@@ -232,7 +233,7 @@ def _compute(
     names: dict[str, str] = {}
     if by == "tag":
         all_tags = sorted(tag_names(session, project).values())
-        groups = by_tag(frame, _tags(session, project, ratings), settings, names=all_tags)
+        groups = by_tag(frame, load_tags(session, project, ratings), settings, names=all_tags)
     elif by == "label" and project.kind != "numeric":
         groups = by_label(frame, label_keys, settings)
         names = {label.key: label.name for label in spec.labels}

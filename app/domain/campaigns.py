@@ -37,6 +37,7 @@ from app.domain.audit import record_event
 from app.domain.bulk_insert import bulk_insert
 from app.domain.candidates import KIND_PRIORITY
 from app.domain.errors import NotFound
+from app.domain.hotspots import mark_addressed
 from app.domain.impact import SpecImpact, spec_impact
 from app.domain.items import chunks
 from app.domain.spec_diff import summarize_diff
@@ -100,6 +101,7 @@ def spec_published_job(session: Session, job: Job) -> dict[str, Any]:
         number=spec.number,
         n_items=impact.n_items,
     )
+    mark_addressed(session, project, spec.number, impact.rules_changed)
     queue_recount(session, project.id, actor_id=job.created_by_id)
     return _result(campaign)
 

@@ -45,6 +45,7 @@ class JobKind:
 
 JOB_KINDS: Mapping[str, JobKind] = {
     "recount_project": JobKind("Recount project figures", {"project_id": int}),
+    "scan_hotspots": JobKind("Scan for spec-ambiguity hotspots", {"project_id": int}),
     "spec_published": JobKind(
         "Create the re-label campaign of a published spec version",
         {"project_id": int, "spec_version_id": int, "number": int, "previous_number": int},

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db.engine import begin_immediate, session_scope
 from app.domain.campaigns import spec_published_job
 from app.domain.errors import NotFound
+from app.domain.hotspots import scan_hotspots_job
 from app.domain.outbox import JobHandler, describe_failure, record_failure, run_job
 from app.domain.stats import recount_job
 from app.jobs.broker import QUEUE_NAME
@@ -29,6 +30,7 @@ ACTOR_NAME = "run_outbox_job"
 
 HANDLERS: Mapping[str, JobHandler] = {
     "recount_project": recount_job,
+    "scan_hotspots": scan_hotspots_job,
     "spec_published": spec_published_job,
 }
 """The handler for each job kind in :data:`app.domain.outbox.JOB_KINDS`."""
