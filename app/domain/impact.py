@@ -115,8 +115,9 @@ def spec_impact(
     affected: dict[int, list[str]] = defaultdict(list)
     # Labels in force that were made under an earlier version (labels made under the new one
     # between publishing and the campaign already follow it).
+    # (No project condition here: the item decides it, and SQLite would otherwise walk the
+    # project's annotations for every item instead of the item's own.)
     in_force = (
-        Annotation.project_id == project.id,
         Annotation.retracted_at.is_(None),
         Annotation.label_round == Item.label_round,
         Annotation.spec_version_id != new.id,
@@ -140,7 +141,7 @@ def spec_impact(
         values = session.execute(
             select(Annotation.item_id, Annotation.value)
             .join(Item, Item.id == Annotation.item_id)
-            .where(*in_force)
+            .where(Item.project_id == project.id, *in_force)
             .order_by(Annotation.item_id)
         )
         for item_id, value in values:

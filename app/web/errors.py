@@ -60,8 +60,18 @@ def json_error(status: int, code: str, message: str, details: Any = None) -> Res
     )
 
 
-def _html_error(request: Request[Any, Any, Any], status: int, message: str) -> Response[Any]:
-    context = {"status": status, "title": TITLES.get(status, "Error"), "message": message}
+def _html_error(
+    request: Request[Any, Any, Any],
+    status: int,
+    message: str,
+    fields: dict[str, str] | None = None,
+) -> Response[Any]:
+    context = {
+        "status": status,
+        "title": TITLES.get(status, "Error"),
+        "message": message,
+        "fields": fields or {},
+    }
     name = "errors/_error.html" if is_htmx(request) else "errors/page.html"
     return Template(template_name=name, context=context, status_code=status)
 
@@ -82,7 +92,8 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Re
         return json_error(exc.status_code, exc.code, exc.message, exc.details)
     if isinstance(exc, LoginRequired):
         return _login_redirect(request)
-    return _html_error(request, exc.status_code, exc.message)
+    fields = exc.field_errors if isinstance(exc, InvalidInput) else None
+    return _html_error(request, exc.status_code, exc.message, fields)
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -7,6 +7,7 @@ from app.web.controllers.agreement import AgreementPagesController
 from app.web.controllers.campaigns import CampaignPagesController
 from app.web.controllers.health import HealthController
 from app.web.controllers.home import HomeController
+from app.web.controllers.hotspots import HotspotPagesController
 from app.web.controllers.items import ItemPagesController
 from app.web.controllers.projects import ProjectPagesController
 from app.web.controllers.session import SessionController
@@ -21,6 +22,7 @@ PAGE_CONTROLLERS = [
     CampaignPagesController,
     HealthController,
     HomeController,
+    HotspotPagesController,
     ItemPagesController,
     ProjectPagesController,
     SessionController,

@@ -18,6 +18,7 @@ from litestar.response import Template
 from app.analytics.slices import Slice
 from app.domain.agreement import agreement_report, parse_spec_version
 from app.domain.agreement_views import tag_drilldown
+from app.domain.hotspots import list_hotspots
 from app.domain.specs import list_specs
 from app.domain.work_stats import work_stats
 from app.web.auth import LEAD
@@ -91,6 +92,7 @@ class AgreementPagesController(Controller):
                 "versions": published,
                 "over_versions": over_versions,
                 "work": work,
+                "hotspots": list_hotspots(db, project),
                 "pace": {p.handle: p for p in work.people},
                 "spec_version": spec_version,
                 "sort": sort if sort in SORTS else "alpha",

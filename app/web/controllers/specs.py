@@ -223,8 +223,10 @@ class SpecPagesController(Controller):
         slug: FromPath[str],
         number: FromPath[int],
         saved: FromQuery[int] = 0,
+        focus: FromQuery[str] = "",
     ) -> Template:
-        """The draft's edit form."""
+        """The draft's edit form (``focus``: a tag whose rule to put the cursor in, from a
+        hotspot's "Draft a spec fix"; a row for it is added if it has no rule yet)."""
         project = reachable_project(db, viewer, slug)
         spec = get_spec(db, project, number)
         if spec.status != "draft":
@@ -232,10 +234,13 @@ class SpecPagesController(Controller):
                 f"v{number} is published and published spec versions are immutable; "
                 "open a new draft to change it"
             )
+        form = _form_from_spec(db, spec)
+        if focus and all(rule["tag"] != focus for rule in form["rules"]):
+            form["rules"].insert(0, {"tag": focus, "text": ""})
         return Template(
             "specs/edit.html",
-            context=self._form_context(viewer, project, spec, _form_from_spec(db, spec))
-            | {"saved": bool(saved)},
+            context=self._form_context(viewer, project, spec, form)
+            | {"saved": bool(saved), "focus_tag": focus},
         )
 
     @post("/{number:int}/edit", opt=LEAD, sync_to_thread=True)
@@ -381,5 +386,6 @@ class SpecPagesController(Controller):
             "saved": False,
             "stale": False,
             "conflict": None,
+            "focus_tag": "",
             "is_lead": True,
         }
