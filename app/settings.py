@@ -69,6 +69,10 @@ class Settings:
     """How often the outbox relay looks for jobs that were committed but not yet sent to the
     broker (e.g. because the broker was down)."""
 
+    hotspot_scan_minutes: float = 15.0
+    """How often the relay queues a hotspot scan for each project with annotations newer than
+    its last scan (0 turns scheduled scans off; leads can still scan on demand)."""
+
     log_level: str = "INFO"
     """Python logging level for Accord's own loggers."""
 
@@ -151,6 +155,8 @@ class Settings:
                 raise SettingsError(f"ACCORD_{name.upper()} must be at least 1")
         if self.outbox_poll_seconds <= 0:
             raise SettingsError("ACCORD_OUTBOX_POLL_SECONDS must be more than 0")
+        if self.hotspot_scan_minutes < 0:
+            raise SettingsError("ACCORD_HOTSPOT_SCAN_MINUTES must be 0 (off) or more")
 
     @property
     def data_path(self) -> Path:

@@ -21,13 +21,15 @@ from tests.factories import DEFAULT_PASSWORD, make_user
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Any) -> Settings:
-    """Settings for a test app on the per-test database, with the embedded broker."""
+    """Settings for a test app on the per-test database, with the embedded broker (and no
+    scheduled hotspot scans: tests that want one queue it)."""
     return Settings(
         env="test",
         database_url=database_url,
         load_demo=False,
         data_dir=str(tmp_path),
         login_max_failures=3,
+        hotspot_scan_minutes=0,
     )
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import begin_immediate, session_scope
+from app.domain.hotspots import queue_due_scans
 from app.domain.outbox import mark_sent, pending_to_send
 from app.jobs.broker import BROKER_ERRORS, describe_broker_error
 
@@ -25,7 +27,11 @@ BATCH_SIZE = 100
 
 
 class OutboxRelay:
-    """Moves pending outbox rows to the broker, on demand or from a polling daemon thread."""
+    """Moves pending outbox rows to the broker, on demand or from a polling daemon thread.
+
+    The thread also queues the scheduled hotspot scans (every ``scan_every``, when given) just
+    before relaying, so they are sent in the same pass.
+    """
 
     def __init__(
         self,
@@ -34,6 +40,7 @@ class OutboxRelay:
         *,
         poll_seconds: float,
         redeliver_after: timedelta,
+        scan_every: timedelta | None = None,
     ) -> None:
         if poll_seconds <= 0:
             raise ValueError(f"the outbox poll interval must be positive, got {poll_seconds}")
@@ -41,6 +48,8 @@ class OutboxRelay:
         self._send = send
         self.poll_seconds = poll_seconds
         self.redeliver_after = redeliver_after
+        self.scan_every = scan_every
+        self._next_schedule = 0.0
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,9 +112,23 @@ class OutboxRelay:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def schedule_due(self) -> list[int]:
+        """Queue the hotspot scans that are due (see :func:`queue_due_scans`)."""
+        if self.scan_every is None:
+            return []
+        with session_scope(self._factory) as session:
+            begin_immediate(session)
+            return queue_due_scans(session, self.scan_every)
+
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
+                if self.scan_every is not None and time.monotonic() >= self._next_schedule:
+                    # Checked at most once a minute: finding due projects reads every project.
+                    self._next_schedule = time.monotonic() + 60
+                    queued = self.schedule_due()
+                    if queued:
+                        log.info("queued scheduled hotspot scans for projects %s", queued)
                 self.relay_once()
             except Exception:  # e.g. the database is down: logged, and the next tick retries
                 log.exception("outbox relay pass failed")

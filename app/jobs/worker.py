@@ -64,6 +64,11 @@ class JobSystem:
             self._send,
             poll_seconds=settings.outbox_poll_seconds,
             redeliver_after=redeliver_after,
+            scan_every=(
+                timedelta(minutes=settings.hotspot_scan_minutes)
+                if settings.hotspot_scan_minutes > 0
+                else None
+            ),
         )
         self._factory = session_factory
         self._worker: dramatiq.Worker | None = None

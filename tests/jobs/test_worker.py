@@ -11,11 +11,13 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import session_scope
@@ -176,6 +178,35 @@ def test_embedded_poison_job_ends_failed_with_the_error_visible(
     assert job.error == "gave up after 3 attempts: ValueError: counts do not add up"
     assert calls == [job_id] * 3
     assert system.broker.dead_letters == []  # type: ignore[attr-defined]
+
+
+def test_the_relay_queues_scheduled_scans_and_the_worker_runs_them(
+    database_url: str, factory: sessionmaker[Session], job_systems: list[JobSystem]
+) -> None:
+    # Given labelled projects never scanned (the fixture has two), and a job system scanning
+    # every 15 minutes
+    project_id, _, _ = committed_recount(factory)
+    system = JobSystem(
+        replace(settings_for(database_url), hotspot_scan_minutes=15), factory, run_worker=True
+    )
+    job_systems.append(system)
+    assert system.relay.scan_every == timedelta(minutes=15)
+    # When the relay's schedule comes round
+    due = system.relay.schedule_due()
+    assert project_id in due and len(due) == 2
+    system.start()
+    # Then the scans run, and nothing is due again until new annotations arrive
+    with session_scope(factory) as db:
+        scans = db.scalars(select(Job.id).where(Job.kind == "scan_hotspots")).all()
+    assert len(scans) == 2
+    for scan_id in scans:
+        done = wait_for(
+            lambda scan_id=scan_id: (found := read_job(factory, scan_id)).status == "done"
+            and found,
+            "the scheduled scans to run",
+        )
+        assert done.result is not None and done.result["project_id"] in due
+    assert system.relay.schedule_due() == []
 
 
 def test_check_reports_an_embedded_worker_that_is_not_running(
