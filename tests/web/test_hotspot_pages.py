@@ -90,7 +90,7 @@ def test_a_lead_reads_the_evidence_and_drafts_a_fix(
     # Draft a spec fix: a new draft, its form with the sarcasm rule in focus
     drafted = post_form(client, f"{BASE}/{hotspot}/draft-fix")
     assert drafted.status_code == 303
-    edit = f"/projects/{DEMO_SLUG}/specs/2/edit?focus=sarcasm#rule-sarcasm"
+    edit = f"/projects/{DEMO_SLUG}/specs/2/edit?focus=sarcasm"
     assert drafted.headers["location"] == edit
     form = client.get(drafted.headers["location"])
     assert 'id="rule-sarcasm"' in form.text and "autofocus" in form.text

@@ -157,7 +157,6 @@ class HotspotPagesController(Controller):
             t for r, t, _ in list_hotspots(db, project, include_gone=True) if r.id == hotspot_id
         )
         db.commit()
+        # No #fragment: a page opened at a fragment skips autofocus.
         where = quote(tag or "", safe="")
-        return _redirect(
-            request, f"/projects/{slug}/specs/{draft.number}/edit?focus={where}#rule-{where}"
-        )
+        return _redirect(request, f"/projects/{slug}/specs/{draft.number}/edit?focus={where}")
