@@ -200,3 +200,30 @@ def test_killing_the_worker_mid_campaign_applies_it_exactly_once(
     assert job.attempts == 1 and job.result is not None and job.result["n_items"] == N_ITEMS
     assert_applied_exactly_once(factory, project_id)
     stop_cleanly(survivor)
+
+
+def test_a_broker_outage_during_publish_loses_no_campaign(
+    database_url: str,
+    broker_url: str,
+    factory: sessionmaker[Session],
+    spawn_worker: Callable[..., subprocess.Popen[bytes]],
+    job_systems: list[JobSystem],
+) -> None:
+    # Given a publish committed while the broker is down: the web process cannot send the job
+    project_id, job_id = published_change_to_labeled_items(factory)
+    down = JobSystem(
+        settings_for(database_url, "redis://127.0.0.1:1/0"), factory, run_worker=False
+    )
+    job_systems.append(down)
+    down.relay_now()
+    job = read_job(factory, job_id)
+    assert (job.status, job.sent_at) == ("queued", None)
+    # When the broker is back (a relay that reaches it) and a worker runs
+    worker = spawn_worker()
+    web = JobSystem(settings_for(database_url, broker_url), factory, run_worker=False)
+    job_systems.append(web)
+    # Then the campaign is created, once
+    job = wait_for_done(factory, job_id, web, worker)
+    assert job.attempts == 1
+    assert_applied_exactly_once(factory, project_id)
+    stop_cleanly(worker)
