@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import resource
 import statistics
 import sys
@@ -37,6 +35,9 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_agreement import machine
 
 from app.analytics.hotspots import Hotspot, find_hotspots
 from app.analytics.slices import Settings
@@ -94,17 +95,6 @@ def make_project(
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far, in MB (ru_maxrss is KB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
 def describe(h: Hotspot) -> str:

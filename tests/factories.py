@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.db.models import Project, User
+from app.db.models import Project, SpecVersion, User
 from app.domain.people import create_user
 from app.domain.projects import LabelInput, ProjectInput, create_project
+from app.domain.specs import create_draft, update_draft
 
 _counter = itertools.count(1)
 DEFAULT_PASSWORD = "correct horse battery"
@@ -48,3 +49,16 @@ def make_project(session: Session, *, actor: User | None = None, **overrides: An
     }
     values.update(overrides)
     return create_project(session, ProjectInput(**values), actor=actor)
+
+
+def draft_with(session: Session, project: Project, lead: User, **changes: Any) -> SpecVersion:
+    """A new draft of the project's spec with ``changes`` saved (rules, labels, changelog...)."""
+    draft = create_draft(session, project, actor=lead)
+    return update_draft(
+        session,
+        project,
+        draft.number,
+        changes,
+        expected_edit_version=draft.edit_version,
+        actor=lead,
+    )

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import polars as pl
 from sqlalchemy import ColumnElement, Text, cast, func, select, true, type_coerce
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.analytics.slices import Measure, Settings, Slice, by_annotator, by_label, by_tag
 from app.analytics.slices import measure_slice as measure
@@ -99,8 +99,10 @@ def selected(selection: SpecSelection) -> ColumnElement[bool]:
     if selection == "all":
         return true()
     if selection == "current":
+        # Its own alias: the caller's query may join items already.
+        own = aliased(Item)
         return Annotation.label_round == (
-            select(Item.label_round).where(Item.id == Annotation.item_id).scalar_subquery()
+            select(own.label_round).where(own.id == Annotation.item_id).scalar_subquery()
         )
     return Annotation.spec_version_id == (
         select(SpecVersion.id)

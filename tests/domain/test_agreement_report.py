@@ -14,10 +14,13 @@ from app.domain.annotation_import import import_annotations
 from app.domain.demo import DEMO_SLUG, load_demo
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.item_parsing import parse_annotation_rows
+from app.domain.outbox import run_job
 from app.domain.people import get_user_by_email
 from app.domain.projects import get_project
+from app.domain.specs import publish_spec
+from app.jobs.actors import HANDLERS
 from tests.domain.test_assignment import add_items
-from tests.factories import make_project, make_user
+from tests.factories import draft_with, make_project, make_user
 
 
 def test_the_demo_shows_the_sarcasm_split_and_the_noisy_annotator(session: Session) -> None:
@@ -148,3 +151,19 @@ def test_annotators_are_scored_against_the_ruling_in_force(session: Session) -> 
     after = {g.key: g.extra for g in agreement_report(session, project, by="annotator").groups}
     assert (after["a"]["accuracy"], after["a"]["n_adjudicated"]) == (0.5, 2)
     assert (after["b"]["accuracy"], after["b"]["n_adjudicated"]) == (1.0, 2)
+
+
+def test_the_tag_drilldown_reads_the_labels_in_force_after_a_campaign(session: Session) -> None:
+    load_demo(session)
+    project = get_project(session, DEMO_SLUG)
+    lead = get_user_by_email(session, "lead@demo.accord.test")
+    before = tag_drilldown(session, project, "sarcasm", "current")
+    assert before.n_disputed > 0
+    draft = draft_with(session, project, lead, rules=[{"tag": "sarcasm", "text": "Intent."}])
+    _, job = publish_spec(session, project, draft.number, actor=lead)
+    run_job(session, job.id, HANDLERS)
+    # Every sarcasm label went stale: nothing is in force on the tag, all of it is history
+    after = tag_drilldown(session, project, "sarcasm", "current")
+    assert (after.n_disputed, after.annotator_labels) == (0, [])
+    history = tag_drilldown(session, project, "sarcasm", "all")
+    assert history.n_disputed == before.n_disputed

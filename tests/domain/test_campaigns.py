@@ -26,10 +26,10 @@ from app.domain.campaigns import campaign_progress, impact_of
 from app.domain.errors import Conflict
 from app.domain.outbox import run_job
 from app.domain.projects import get_project
-from app.domain.specs import create_draft, publish_spec, update_draft
+from app.domain.specs import publish_spec
 from app.jobs.actors import HANDLERS
 from tests.domain.test_assignment import T0, add_items, lease, submit, team
-from tests.factories import make_project, make_user
+from tests.factories import draft_with, make_project, make_user
 
 
 def labeled_project(session: Session) -> tuple[Project, Any, list[Any], dict[str, list[Item]]]:
@@ -58,15 +58,7 @@ def labeled_project(session: Session) -> tuple[Project, Any, list[Any], dict[str
 
 
 def publish(session: Session, project: Project, lead: Any, **changes: Any) -> Job:
-    draft = create_draft(session, project, actor=lead)
-    update_draft(
-        session,
-        project,
-        draft.number,
-        changes,
-        expected_edit_version=draft.edit_version,
-        actor=lead,
-    )
+    draft = draft_with(session, project, lead, **changes)
     _, job = publish_spec(session, project, draft.number, actor=lead)
     return job
 
@@ -75,15 +67,7 @@ def test_the_impact_preview_names_exactly_the_items_a_rule_change_affects(
     session: Session,
 ) -> None:
     project, lead, _, items = labeled_project(session)
-    draft = create_draft(session, project, actor=lead)
-    update_draft(
-        session,
-        project,
-        draft.number,
-        {"rules": [{"tag": "sarcasm", "text": "Label the literal words."}]},
-        expected_edit_version=draft.edit_version,
-        actor=lead,
-    )
+    draft = draft_with(session, project, lead, rules=[{"tag": "sarcasm", "text": "Literal."}])
     impact = impact_of(session, project, draft.number)
     # The three labeled sarcasm items; the unlabeled one is simply labeled under v2 later
     assert sorted(impact.affected) == sorted(item.id for item in items["sarcasm"][:3])
@@ -100,20 +84,12 @@ def test_a_redefined_label_affects_the_items_labeled_with_it_and_a_hotkey_nothin
     session: Session,
 ) -> None:
     project, lead, _, items = labeled_project(session)
-    draft = create_draft(session, project, actor=lead)
     labels = [
         {"key": "positive", "name": "Positive", "hotkey": "p"},
         {"key": "negative", "name": "Negative"},
         {"key": "neutral", "name": "Neutral", "description": "No opinion at all, not mixed."},
     ]
-    update_draft(
-        session,
-        project,
-        draft.number,
-        {"labels": labels},
-        expected_edit_version=draft.edit_version,
-        actor=lead,
-    )
+    draft = draft_with(session, project, lead, labels=labels)
     impact = impact_of(session, project, draft.number)
     assert impact.labels_changed == ["neutral"]
     assert impact.affected == {items["plain"][0].id: ["label:neutral"]}
@@ -209,15 +185,7 @@ def test_publishing_the_same_draft_twice_at_once_creates_one_campaign(
     factory: sessionmaker[Session] = make_session_factory(engine, immediate=True)
     with session_scope(factory, immediate=True) as session:
         project, lead, _, _ = labeled_project(session)
-        draft = create_draft(session, project, actor=lead)
-        update_draft(
-            session,
-            project,
-            draft.number,
-            {"rules": [{"tag": "sarcasm", "text": "Literal words."}]},
-            expected_edit_version=draft.edit_version,
-            actor=lead,
-        )
+        draft = draft_with(session, project, lead, rules=[{"tag": "sarcasm", "text": "Literal."}])
         slug, number, lead_id = project.slug, draft.number, lead.id
     barrier = threading.Barrier(2)
     outcomes: list[str] = []

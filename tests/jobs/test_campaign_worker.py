@@ -24,9 +24,9 @@ from app.db.engine import session_scope
 from app.db.models import Annotation, Assignment, Item, ItemTag, RelabelCampaign, RelabelItem, Tag
 from app.domain.bulk_insert import bulk_insert
 from app.domain.projects import add_member, current_spec
-from app.domain.specs import create_draft, publish_spec, update_draft
+from app.domain.specs import publish_spec
 from app.jobs.worker import JobSystem
-from tests.factories import make_project, make_user
+from tests.factories import draft_with, make_project, make_user
 from tests.jobs.test_worker import (
     DEADLINE_SECONDS,
     read_job,
@@ -118,15 +118,7 @@ def published_change_to_labeled_items(factory: sessionmaker[Session]) -> tuple[i
                 for i in ids
             ],
         )
-        draft = create_draft(db, project, actor=lead)
-        update_draft(
-            db,
-            project,
-            draft.number,
-            {"rules": [{"tag": "sarcasm", "text": "Label the literal words."}]},
-            expected_edit_version=draft.edit_version,
-            actor=lead,
-        )
+        draft = draft_with(db, project, lead, rules=[{"tag": "sarcasm", "text": "Literal."}])
         _, job = publish_spec(db, project, draft.number, actor=lead)
         return project.id, job.id
 
@@ -212,9 +204,7 @@ def test_a_broker_outage_during_publish_loses_no_campaign(
 ) -> None:
     # Given a publish committed while the broker is down: the web process cannot send the job
     project_id, job_id = published_change_to_labeled_items(factory)
-    down = JobSystem(
-        settings_for(database_url, "redis://127.0.0.1:1/0"), factory, run_worker=False
-    )
+    down = JobSystem(settings_for(database_url, "redis://127.0.0.1:1/0"), factory, run_worker=False)
     job_systems.append(down)
     down.relay_now()
     job = read_job(factory, job_id)

@@ -201,8 +201,9 @@ def test_the_relay_queues_scheduled_scans_and_the_worker_runs_them(
     assert len(scans) == 2
     for scan_id in scans:
         done = wait_for(
-            lambda scan_id=scan_id: (found := read_job(factory, scan_id)).status == "done"
-            and found,
+            lambda scan_id=scan_id: (
+                (found := read_job(factory, scan_id)).status == "done" and found
+            ),
             "the scheduled scans to run",
         )
         assert done.result is not None and done.result["project_id"] in due

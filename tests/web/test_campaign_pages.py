@@ -11,10 +11,11 @@ from app.db.models import Job
 from app.domain.outbox import run_job
 from app.domain.people import get_user_by_email
 from app.domain.projects import get_project
-from app.domain.specs import create_draft, publish_spec, update_draft
+from app.domain.specs import publish_spec
 from app.jobs.actors import HANDLERS
 from tests.api.test_campaigns_api import given_a_labeled_project
 from tests.apps import login, post_form
+from tests.factories import draft_with
 
 NEW_RULE = "Label the *literal* words. <script>alert(1)</script>"
 
@@ -23,15 +24,8 @@ def draft_v2(app: Litestar, slug: str, lead_email: str) -> None:
     with session_scope(make_session_factory(app.state.engine, immediate=True), immediate=True) as s:
         lead = get_user_by_email(s, lead_email)
         project = get_project(s, slug)
-        draft = create_draft(s, project, actor=lead)
-        update_draft(
-            s,
-            project,
-            2,
-            {"rules": [{"tag": "sarcasm", "text": NEW_RULE}], "changelog": "Sarcasm: literal."},
-            expected_edit_version=draft.edit_version,
-            actor=lead,
-        )
+        rules = [{"tag": "sarcasm", "text": NEW_RULE}]
+        draft_with(s, project, lead, rules=rules, changelog="Sarcasm: literal.")
 
 
 def publish_v2(app: Litestar, slug: str, lead_email: str, *, run: bool = True) -> None:
