@@ -7,6 +7,7 @@ call :func:`begin_immediate` to take the write lock up front instead of failing 
 
 from __future__ import annotations
 
+import io
 import threading
 import weakref
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+import psycopg
 from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -143,26 +146,38 @@ def session_scope(factory: sessionmaker[Session], *, immediate: bool = False) ->
         session.close()
 
 
-def fetch_plain_rows(
-    session: Session, query: Select[*tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
-    """All rows of a Core query as the driver returns them, read in the session's transaction.
+def read_frame(
+    session: Session, query: Select[*tuple[Any, ...]], schema: dict[str, Any]
+) -> pl.DataFrame:
+    """All rows of a Core query as a Polars frame with ``schema``, in the session's transaction.
 
-    For bulk reads (a million ratings): it skips SQLAlchemy's Row objects and result type
-    processing, which cost about as much as the query itself. Columns come in the driver's
-    types, so select JSON as text and decode it in bulk.
+    For bulk reads (a million ratings), skipping SQLAlchemy's Row objects and result type
+    processing, which cost more than the query itself: PostgreSQL streams the rows as CSV through
+    ``COPY ... TO STDOUT`` into Polars' CSV reader; SQLite's rows come straight from the driver's
+    cursor. Columns arrive as the database gives them, so select JSON as text and decode it in
+    bulk.
     """
     connection = session.connection()
     compiled = query.compile(dialect=connection.dialect)
-    params: Any = compiled.params
-    if compiled.positional:
-        params = tuple(params[name] for name in compiled.positiontup or ())
-    cursor = connection.connection.cursor()
+    driver = connection.connection.driver_connection
+    if isinstance(driver, psycopg.Connection):
+        buffer = io.BytesIO()
+        sql = f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)"
+        with driver.cursor() as cursor, cursor.copy(sql, compiled.params) as copy:
+            for chunk in copy:
+                buffer.write(chunk)
+        if not buffer.getvalue():
+            return pl.DataFrame(schema=schema)
+        buffer.seek(0)
+        return pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    sqlite_cursor = connection.connection.cursor()
     try:
-        cursor.execute(str(compiled), params)
-        return list(cursor.fetchall())
+        sqlite_cursor.execute(str(compiled), params)
+        rows = sqlite_cursor.fetchall()
     finally:
-        cursor.close()
+        sqlite_cursor.close()
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def ping(engine: Engine) -> None:

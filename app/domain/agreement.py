@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.analytics.slices import Measure, Settings, Slice, by_annotator, by_label, by_tag
 from app.analytics.slices import measure_slice as measure
-from app.db.engine import fetch_plain_rows, is_sqlite
+from app.db.engine import is_sqlite, read_frame
 from app.db.models import (
     Adjudication,
     Annotation,
@@ -131,10 +131,10 @@ def load_ratings(session: Session, project: Project, selection: SpecSelection) -
         )
     elif selection != "all":
         query = query.where(selected(selection))
-    raw = pl.DataFrame(
-        fetch_plain_rows(session, query),
-        schema={"item_id": pl.Int64, "annotator": pl.Int64, "json": pl.String, "round": pl.Int64},
-        orient="row",
+    raw = read_frame(
+        session,
+        query,
+        {"item_id": pl.Int64, "annotator": pl.Int64, "json": pl.String, "round": pl.Int64},
     )
     unit = pl.col("item_id").cast(pl.String)
     if selection == "all":
