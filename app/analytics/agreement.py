@@ -185,6 +185,32 @@ def masi_distance(a: Set[str], b: Set[str]) -> float:
     return 1.0 - shared / len(a | b) * monotonicity
 
 
+@dataclass(frozen=True)
+class CodedSets:
+    """Multi-choice ratings coded for the general coincidence route: each distinct label set is
+    a category, and ``distances`` holds MASI between every two categories."""
+
+    items: IntArray
+    annotators: IntArray
+    categories: IntArray
+    distances: FloatArray
+
+
+def code_sets(frame: pl.DataFrame) -> CodedSets:
+    """Code a multi-choice ratings frame (value: list of label keys) for MASI alpha."""
+    checked = _set_frame(frame)
+    items, _ = _factorize(checked["item"])
+    annotators, _ = _factorize(checked["annotator"])
+    keys = checked["value"].list.unique().list.sort().list.join(SET_SEPARATOR)
+    codes, set_keys = _factorize(keys)
+    sets = [frozenset(str(key).split(SET_SEPARATOR)) if key else frozenset() for key in set_keys]
+    matrix = np.zeros((len(sets), len(sets)))
+    for c, first in enumerate(sets):
+        for k in range(c + 1, len(sets)):
+            matrix[c, k] = matrix[k, c] = masi_distance(first, sets[k])
+    return CodedSets(items, annotators, codes, matrix)
+
+
 def masi_alpha(frame: pl.DataFrame) -> AlphaResult:
     """Alpha of multi-choice ratings (value: list of label keys) with the MASI set distance.
 
@@ -192,29 +218,19 @@ def masi_alpha(frame: pl.DataFrame) -> AlphaResult:
     within items (weight 1/(m_u - 1)) and D_e over all pairs of pairable values. An empty set
     equals another empty set and is at distance 1 from any non-empty set.
     """
-    checked = _set_frame(frame)
-    items, _ = _factorize(checked["item"])
-    annotators, _ = _factorize(checked["annotator"])
-    keys = checked["value"].list.unique().list.sort().list.join(SET_SEPARATOR)
-    codes, set_keys = _factorize(keys)
-    p = pairable(items, annotators, codes, numeric=False)
+    coded = code_sets(frame)
+    p = pairable(coded.items, coded.annotators, coded.categories, numeric=False)
     undefined = _undefined(p)
     if undefined is not None:
         return undefined
-    sets = [frozenset(str(key).split(SET_SEPARATOR)) if key else frozenset() for key in set_keys]
-    uc = unit_counts(p, p.values.astype(np.int64, copy=False), len(sets))
-    marginals = uc.marginals
-    used = np.flatnonzero(marginals)
-    matrix = np.zeros((len(sets), len(sets)))
-    for c in used:
-        for k in used:
-            matrix[c, k] = masi_distance(sets[c], sets[k])
+    uc = unit_counts(p, p.values.astype(np.int64, copy=False), len(coded.distances))
+    matrix = coded.distances
 
     def distance(c: IntArray, k: IntArray) -> FloatArray:
         return np.asarray(matrix[c, k], dtype=np.float64)
 
     observed = observed_disagreement(uc, distance)
-    return _result(p, observed, float(expected_disagreement(marginals, distance)[0]))
+    return _result(p, observed, float(expected_disagreement(uc.marginals, distance)[0]))
 
 
 def one_vs_rest(

@@ -63,10 +63,11 @@ class _Design:
 class Resampler:
     """Alpha of weighted item resamples of one set of ratings, from precomputed per-item sums."""
 
-    def __init__(self, p: Pairable, level: Level) -> None:
-        """Precompute the per-item design of ``p`` (which must have variation) for ``level``."""
+    def __init__(self, p: Pairable, level: Level, distances: FloatArray | None = None) -> None:
+        """Precompute the per-item design of ``p`` (which must have variation) for ``level``, or
+        for categories at the given ``distances`` (a category x category matrix)."""
         self.n_units = p.n_units
-        self._design, self._finish = _design(p, level)
+        self._design, self._finish = _design(p, level, distances)
         self._mixed, self._first = _unit_spread(p)
         table = self._design.dense()
         # One product gives both the level's sums and how many drawn items hold mixed values.
@@ -94,20 +95,27 @@ def bootstrap_alpha(
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    distances: FloatArray | None = None,
 ) -> tuple[float, float] | None:
-    """Percentile interval (low, high) of alpha over item resamples, or None; seeded, repeatable."""
+    """Percentile interval (low, high) of alpha over item resamples, or None; seeded, repeatable.
+
+    ``distances`` (with ``level="nominal"`` and category codes as values) replaces the level's
+    distance by a category x category matrix: MASI between label sets, for instance.
+    """
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
+    if distances is not None and level != "nominal":
+        raise ValueError("a distance matrix applies to category codes: use level='nominal'")
     p = pairable(items, annotators, values, numeric=level in ("interval", "ratio"))
     if level == "ratio" and p.n_values and float(p.values.min()) < 0:
         raise ValueError("ratio values must be non-negative")
     if p.n_values == 0 or not p.varies():
         return None
-    resampler = Resampler(p, level)
+    resampler = Resampler(p, level, distances)
     rng = np.random.default_rng(seed)
     n_units = p.n_units
     step = max(1, CHUNK_CELLS // n_units)
@@ -161,7 +169,9 @@ def _varies(
     return varies
 
 
-def _design(p: Pairable, level: Level) -> tuple[_Design, Finish]:
+def _design(
+    p: Pairable, level: Level, distances: FloatArray | None = None
+) -> tuple[_Design, Finish]:
     units = np.arange(p.n_units, dtype=np.int64)
     if level == "interval":
         # Centre on the pooled mean so n * sum x^2 - (sum x)^2 does not cancel catastrophically.
@@ -187,14 +197,22 @@ def _design(p: Pairable, level: Level) -> tuple[_Design, Finish]:
 
         return design, finish_interval
 
-    codes, size, points = categories_of(p, level)
+    if distances is not None:
+        codes, size, points = p.values.astype(np.int64, copy=False), len(distances), None
+    else:
+        codes, size, points = categories_of(p, level)
     uc = unit_counts(p, codes, size)
     pair_unit, c, k, weight = within_unit_pairs(uc)
     if level == "ordinal":
         pairs = (pair_unit, c, k, weight)
         return _ordinal_design(p.n_units, uc.unit, uc.category, uc.count, pairs, size)
-    # Nominal and ratio distances do not depend on the marginals: one disagreement per item.
-    distance = category_distance(level, uc.marginals, points)
+    # Nominal, ratio and matrix distances do not depend on the marginals: one disagreement per
+    # item.
+    distance = (
+        category_distance(level, uc.marginals, points)
+        if distances is None
+        else _matrix_distance(distances)
+    )
     per_unit = 2.0 * weighted_counts(pair_unit, weight * distance(c, k), p.n_units)
     design = _Design(
         np.concatenate([units, uc.unit]),
@@ -209,6 +227,13 @@ def _design(p: Pairable, level: Level) -> tuple[_Design, Finish]:
         return sums[:, 0], expected_disagreement(marginals, distance), marginals.sum(axis=1)
 
     return design, finish_fixed
+
+
+def _matrix_distance(matrix: FloatArray) -> Callable[[IntArray, IntArray], FloatArray]:
+    def distance(c: IntArray, k: IntArray) -> FloatArray:
+        return np.asarray(matrix[c, k], dtype=np.float64)
+
+    return distance
 
 
 def _ordinal_design(

@@ -27,8 +27,8 @@ weighted item subsets) plus intervals for the few suspects. The scan:
 Score (rank, best first): ``(threshold - CI upper bound) * sqrt(n_pairable)``: how far the whole
 interval sits under the threshold, scaled like a z-score by the evidence behind it.
 
-Multi-choice ratings (``masi``) have no interval in the engine, so nothing is judged and
-``find_hotspots`` returns no hotspot for them.
+Multi-choice ratings (``masi``) are not scanned: the verdicts rest on an annotator x label table
+and label pairs, which label sets do not have; ``find_hotspots`` returns no hotspot for them.
 """
 
 from __future__ import annotations

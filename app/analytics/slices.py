@@ -15,9 +15,15 @@ from typing import Literal
 
 import polars as pl
 
-from app.analytics.agreement import AlphaResult, encode_ratings, krippendorff_alpha, masi_alpha
+from app.analytics.agreement import (
+    AlphaResult,
+    code_sets,
+    encode_ratings,
+    krippendorff_alpha,
+    masi_alpha,
+)
 from app.analytics.bootstrap import bootstrap_alpha
-from app.analytics.coincidence import Level
+from app.analytics.coincidence import FloatArray, IntArray, Level
 
 Measure = Literal["nominal", "ordinal", "interval", "masi"]
 """How values are compared: a level of measurement, or MASI for label sets."""
@@ -66,22 +72,32 @@ def measure_slice(key: str, ratings: pl.DataFrame, settings: Settings) -> Slice:
     if ratings.height == 0:
         result = AlphaResult(None, 0, 0, 0, "no annotations")
         return _judged(key, result, None, settings)
+    distances = None
+    values: IntArray | FloatArray
     if settings.measure == "masi":
-        return _judged(key, masi_alpha(ratings), None, settings, no_ci="no interval for sets")
-    level: Level = settings.measure
-    order = settings.value_order if level in ("nominal", "ordinal") else None
-    encoded = encode_ratings(ratings, level=level, value_order=order)
-    result = krippendorff_alpha(encoded.items, encoded.annotators, encoded.values, level=level)
+        # Label sets are categories at MASI distances from each other.
+        result = masi_alpha(ratings)
+        coded = code_sets(ratings)
+        items, annotators, values = coded.items, coded.annotators, coded.categories
+        level: Level = "nominal"
+        distances = coded.distances
+    else:
+        level = settings.measure
+        order = settings.value_order if level in ("nominal", "ordinal") else None
+        encoded = encode_ratings(ratings, level=level, value_order=order)
+        items, annotators, values = encoded.items, encoded.annotators, encoded.values
+        result = krippendorff_alpha(items, annotators, values, level=level)
     ci = None
     if result.alpha is not None and settings.resamples > 0:  # 0: a point estimate only
         bounds = bootstrap_alpha(
-            encoded.items,
-            encoded.annotators,
-            encoded.values,
+            items,
+            annotators,
+            values,
             level=level,
             resamples=settings.resamples,
             confidence=settings.confidence,
             seed=settings.seed,
+            distances=distances,
         )
         if bounds is not None:
             ci = Interval(bounds[0], bounds[1], settings.confidence, settings.resamples)

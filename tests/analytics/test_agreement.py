@@ -30,6 +30,7 @@ from app.analytics.agreement import (
 )
 from app.analytics.bootstrap import Resampler, bootstrap_alpha
 from app.analytics.coincidence import LEVELS, Level, pairable
+from app.analytics.slices import Settings, measure_slice
 
 NAN = np.nan
 
@@ -668,3 +669,45 @@ def test_bootstrap_rejects_bad_parameters() -> None:
         bootstrap_alpha([0, 0], [0, 1], [0, 1], level="nominal", resamples=0)
     with pytest.raises(ValueError, match="confidence"):
         bootstrap_alpha([0, 0], [0, 1], [0, 1], level="nominal", confidence=1.0)
+
+
+def test_a_distance_matrix_bootstrap_equals_the_levels_own_when_it_is_the_same_distance() -> None:
+    rng = np.random.default_rng(3)
+    items = np.repeat(np.arange(300), 3)
+    annotators = np.tile(np.arange(3), 300)
+    values = np.where(rng.random(900) < 0.7, items % 4, rng.integers(0, 4, 900))
+    nominal = bootstrap_alpha(items, annotators, values, level="nominal", resamples=300, seed=5)
+    matrix = 1.0 - np.eye(4)
+    same = bootstrap_alpha(
+        items, annotators, values, level="nominal", resamples=300, seed=5, distances=matrix
+    )
+    assert nominal is not None and same == pytest.approx(nominal, abs=1e-12)
+    with pytest.raises(ValueError, match="level='nominal'"):
+        bootstrap_alpha(items, annotators, values, level="ordinal", distances=matrix)
+
+
+def test_multi_choice_slices_get_a_masi_interval_around_their_alpha() -> None:
+    rng = np.random.default_rng(4)
+    rows = []
+    for item in range(200):
+        truth = sorted(rng.choice(["x", "y", "z"], size=rng.integers(1, 3), replace=False))
+        for annotator in ("ann", "bob", "cy"):
+            value = truth if rng.random() < 0.8 else [str(rng.choice(["x", "y", "z"]))]
+            rows.append((item, annotator, [str(v) for v in value]))
+    frame = pl.DataFrame(
+        {
+            "item": [r[0] for r in rows],
+            "annotator": [r[1] for r in rows],
+            "value": [r[2] for r in rows],
+        },
+        schema={"item": pl.Int64, "annotator": pl.String, "value": pl.List(pl.String)},
+    )
+    sliced = measure_slice("all", frame, Settings("masi", None, resamples=400))
+    point = masi_alpha(frame).alpha
+    assert sliced.alpha == point and sliced.ci is not None and point is not None
+    assert sliced.ci.low < point < sliced.ci.high
+    assert sliced.ci.high - sliced.ci.low < 0.3
+    assert sliced.reliable is (sliced.ci.low >= 0.667)
+    # The same seed gives the same interval
+    again = measure_slice("all", frame, Settings("masi", None, resamples=400))
+    assert again.ci == sliced.ci
