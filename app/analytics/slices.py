@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from app.analytics.agreement import (
@@ -72,32 +74,62 @@ def measure_slice(key: str, ratings: pl.DataFrame, settings: Settings) -> Slice:
     if ratings.height == 0:
         result = AlphaResult(None, 0, 0, 0, "no annotations")
         return _judged(key, result, None, settings)
-    distances = None
-    values: IntArray | FloatArray
     if settings.measure == "masi":
         # Label sets are categories at MASI distances from each other.
-        result = masi_alpha(ratings)
         coded = code_sets(ratings)
-        items, annotators, values = coded.items, coded.annotators, coded.categories
-        level: Level = "nominal"
-        distances = coded.distances
-    else:
-        level = settings.measure
-        order = settings.value_order if level in ("nominal", "ordinal") else None
-        encoded = encode_ratings(ratings, level=level, value_order=order)
-        items, annotators, values = encoded.items, encoded.annotators, encoded.values
-        result = krippendorff_alpha(items, annotators, values, level=level)
+        codes = Coded(coded.items, coded.annotators, coded.categories, "nominal", coded.distances)
+        return measure_coded(key, codes, settings, point=masi_alpha(ratings))
+    return measure_coded(key, encode_slice(ratings, settings), settings)
+
+
+@dataclass(frozen=True)
+class Coded:
+    """Ratings as code arrays, ready for alpha and its interval (``distances``: a category
+    distance matrix replacing the level's, for label sets)."""
+
+    items: IntArray
+    annotators: IntArray
+    values: IntArray | FloatArray
+    level: Level
+    distances: FloatArray | None = None
+
+    def where(self, mask: npt.NDArray[np.bool_]) -> Coded:
+        """The ratings where ``mask`` holds (codes keep their meaning)."""
+        return Coded(
+            self.items[mask], self.annotators[mask], self.values[mask], self.level, self.distances
+        )
+
+
+def encode_slice(ratings: pl.DataFrame, settings: Settings) -> Coded:
+    """Code a (non-empty, single-valued) ratings frame for ``settings``' level."""
+    if settings.measure == "masi":
+        raise ValueError("label sets are coded by code_sets")
+    level: Level = settings.measure
+    order = settings.value_order if level in ("nominal", "ordinal") else None
+    encoded = encode_ratings(ratings, level=level, value_order=order)
+    return Coded(encoded.items, encoded.annotators, encoded.values, level)
+
+
+def measure_coded(
+    key: str, coded: Coded, settings: Settings, *, point: AlphaResult | None = None
+) -> Slice:
+    """Alpha (``point`` if already known), interval and judgement of coded ratings."""
+    if coded.items.size == 0:
+        return _judged(key, AlphaResult(None, 0, 0, 0, "no annotations"), None, settings)
+    result = point or krippendorff_alpha(
+        coded.items, coded.annotators, coded.values, level=coded.level
+    )
     ci = None
     if result.alpha is not None and settings.resamples > 0:  # 0: a point estimate only
         bounds = bootstrap_alpha(
-            items,
-            annotators,
-            values,
-            level=level,
+            coded.items,
+            coded.annotators,
+            coded.values,
+            level=coded.level,
             resamples=settings.resamples,
             confidence=settings.confidence,
             seed=settings.seed,
-            distances=distances,
+            distances=coded.distances,
         )
         if bounds is not None:
             ci = Interval(bounds[0], bounds[1], settings.confidence, settings.resamples)
@@ -151,41 +183,84 @@ def by_tag(
 def by_label(ratings: pl.DataFrame, labels: Sequence[str], settings: Settings) -> list[Slice]:
     """One nominal yes/no slice per label: did the annotator give this label?"""
     binary = replace(settings, measure="nominal", value_order=("no", "yes"))
-    slices = []
-    for label in labels:
-        if settings.measure == "masi":
-            chose = pl.col("value").list.contains(label)
-        else:
-            chose = pl.col("value").cast(pl.String) == label
-        frame = ratings.select(
-            "item", "annotator", value=pl.when(chose).then(pl.lit("yes")).otherwise(pl.lit("no"))
+    if settings.measure == "masi" or ratings.height == 0:
+        slices = []
+        for label in labels:
+            if settings.measure == "masi":
+                chose = pl.col("value").list.contains(label)
+            else:
+                chose = pl.col("value").cast(pl.String) == label
+            frame = ratings.select(
+                "item",
+                "annotator",
+                value=pl.when(chose).then(pl.lit("yes")).otherwise(pl.lit("no")),
+            )
+            slices.append(measure_slice(label, frame, binary))
+        return slices
+    # Code once; each label is then a yes/no view of the value codes.
+    encoded = encode_ratings(ratings.with_columns(pl.col("value").cast(pl.String)), level="nominal")
+    codes = {str(value): code for code, value in enumerate(encoded.value_labels or ())}
+    return [
+        measure_coded(
+            label,
+            Coded(
+                encoded.items,
+                encoded.annotators,
+                (encoded.values == codes.get(label, -1)).astype(np.int64),
+                "nominal",
+            ),
+            binary,
         )
-        slices.append(measure_slice(label, frame, binary))
-    return slices
+        for label in labels
+    ]
 
 
 def by_annotator(ratings: pl.DataFrame, settings: Settings) -> list[Slice]:
     """Per annotator: alpha on the items they rated (with everyone's ratings there), and in
-    ``extra`` the alpha of everyone else without them (the leave-one-out effect)."""
-    overall = measure_slice("all", ratings, _without_ci(settings))
+    ``extra`` the alpha of everyone else without them (the leave-one-out effect).
+
+    The ratings are coded once and each annotator's slices are masks over the codes.
+    """
+    if ratings.height == 0:
+        return []
+    if settings.measure == "masi":
+        return _by_annotator_sets(ratings, settings)
+    order = settings.value_order if settings.measure in ("nominal", "ordinal") else None
+    encoded = encode_ratings(ratings, level=settings.measure, value_order=order)
+    coded = Coded(encoded.items, encoded.annotators, encoded.values, settings.measure)
+    overall = krippendorff_alpha(coded.items, coded.annotators, coded.values, level=coded.level)
+    slices = []
+    names = {code: str(name) for code, name in enumerate(encoded.annotator_labels)}
+    for code in sorted(names, key=names.__getitem__):
+        mine = coded.annotators == code
+        theirs = np.zeros(len(encoded.item_labels), dtype=np.bool_)
+        theirs[coded.items[mine]] = True
+        shared = measure_coded(names[code], coded.where(theirs[coded.items]), settings)
+        rest = coded.where(~mine)
+        others = krippendorff_alpha(rest.items, rest.annotators, rest.values, level=rest.level)
+        _add_effect(shared, int(mine.sum()), overall, others)
+        slices.append(shared)
+    return slices
+
+
+def _by_annotator_sets(ratings: pl.DataFrame, settings: Settings) -> list[Slice]:
+    overall = masi_alpha(ratings)
     slices = []
     for annotator in sorted(ratings["annotator"].unique().to_list(), key=str):
         theirs = ratings.filter(pl.col("annotator") == annotator)["item"]
         shared = measure_slice(
             str(annotator), ratings.filter(pl.col("item").is_in(theirs.to_list())), settings
         )
-        others = measure_slice(
-            "others", ratings.filter(pl.col("annotator") != annotator), _without_ci(settings)
-        )
-        effect = (
-            overall.alpha - others.alpha
-            if overall.alpha is not None and others.alpha is not None
-            else None
-        )
-        shared.extra.update(n_own=int(theirs.len()), alpha_without=others.alpha, loo_effect=effect)
+        others = masi_alpha(ratings.filter(pl.col("annotator") != annotator))
+        _add_effect(shared, int(theirs.len()), overall, others)
         slices.append(shared)
     return slices
 
 
-def _without_ci(settings: Settings) -> Settings:
-    return replace(settings, resamples=0)
+def _add_effect(shared: Slice, n_own: int, overall: AlphaResult, others: AlphaResult) -> None:
+    effect = (
+        overall.alpha - others.alpha
+        if overall.alpha is not None and others.alpha is not None
+        else None
+    )
+    shared.extra.update(n_own=n_own, alpha_without=others.alpha, loo_effect=effect)

@@ -30,7 +30,7 @@ from app.analytics.agreement import (
 )
 from app.analytics.bootstrap import Resampler, bootstrap_alpha
 from app.analytics.coincidence import LEVELS, Level, pairable
-from app.analytics.slices import Settings, measure_slice
+from app.analytics.slices import Settings, by_annotator, by_label, measure_slice
 
 NAN = np.nan
 
@@ -711,3 +711,46 @@ def test_multi_choice_slices_get_a_masi_interval_around_their_alpha() -> None:
     # The same seed gives the same interval
     again = measure_slice("all", frame, Settings("masi", None, resamples=400))
     assert again.ci == sliced.ci
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval"])
+def test_per_annotator_and_per_label_slices_equal_measuring_each_subset_alone(
+    level: Level,
+) -> None:
+    rng = np.random.default_rng(11)
+    n = 400
+    items = np.repeat(np.arange(n // 2), 2)
+    people = rng.integers(0, 6, n)
+    keep = np.ones(n, dtype=bool)
+    keep[1::2] = people[1::2] != people[::2]  # nobody rates an item twice
+    truth = items % 3
+    value = np.where(rng.random(n) < 0.75, truth, rng.integers(0, 3, n))
+    frame = pl.DataFrame(
+        {
+            "item": items[keep],
+            "annotator": [f"p{a}" for a in people[keep]],
+            "value": value[keep] if level != "nominal" else [f"v{v}" for v in value[keep]],
+        }
+    )
+    settings = Settings(level, None, resamples=50)
+    for fast in by_annotator(frame, settings):
+        theirs = frame.filter(pl.col("annotator") == fast.key)["item"]
+        slow = measure_slice(
+            fast.key, frame.filter(pl.col("item").is_in(theirs.to_list())), settings
+        )
+        others = measure_slice(
+            "others",
+            frame.filter(pl.col("annotator") != fast.key),
+            Settings(level, None, resamples=0),
+        )
+        assert (fast.alpha, fast.ci, fast.n_pairable) == (slow.alpha, slow.ci, slow.n_pairable)
+        assert fast.extra["alpha_without"] == others.alpha
+    if level == "nominal":
+        for fast in by_label(frame, ["v0", "v1", "v9"], settings):
+            chose = pl.when(pl.col("value") == fast.key).then(pl.lit("yes")).otherwise(pl.lit("no"))
+            slow = measure_slice(
+                fast.key,
+                frame.with_columns(value=chose),
+                Settings("nominal", ("no", "yes"), resamples=50),
+            )
+            assert (fast.alpha, fast.ci, fast.why) == (slow.alpha, slow.ci, slow.why)
