@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.analytics.hotspots import Hotspot as Finding
-from app.analytics.hotspots import find_hotspots
+from app.analytics.hotspots import TagEvidence, find_hotspots
 from app.db.base import utcnow
 from app.db.models import (
     Annotation,
@@ -163,7 +163,8 @@ def _evidence(
     evidence["comments"] = [
         {"annotator": who, "comment": text, "external_id": eid} for who, text, eid in comments
     ]
-    ids = [int(i) for i in finding.evidence.examples if str(i).isdigit()]  # type: ignore[union-attr]
+    examples = finding.evidence.examples if isinstance(finding.evidence, TagEvidence) else ()
+    ids = [int(i) for i in examples if str(i).isdigit()]  # units are item ids
     items = session.execute(select(Item.id, Item.external_id, Item.text).where(Item.id.in_(ids)))
     by_id = {i: (eid, text) for i, eid, text in items}
     evidence["example_items"] = [
