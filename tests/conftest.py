@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from app.db.base import Base
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
-from app.domain import credentials
+from app.domain import agreement, credentials, labeling
 
 POSTGRES_URL = os.environ.get(
     "ACCORD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -55,6 +55,14 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         credentials, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     )
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_caches() -> None:
+    """Forget figures cached per process: tests reuse database URLs and, after truncation, ids,
+    so one test's cached open-items count or agreement report could answer another's."""
+    labeling._open_counts.clear()
+    agreement._cache.clear()
 
 
 def _truncate_all(engine: Engine) -> None:

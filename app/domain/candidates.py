@@ -31,7 +31,6 @@ from sqlalchemy import (
     func,
     select,
     text,
-    tuple_,
     union_all,
 )
 from sqlalchemy.orm import Session, aliased
@@ -57,18 +56,33 @@ def _serving_key(created_at: datetime, priority: int, item_id: int) -> tuple[flo
 
 
 def items_closed_to(
-    user_id: int | BindParameter[int],
-) -> tuple[Select[int, int], Select[int, int]]:
-    """(item id, round) pairs an annotator may not be given in that labeling round: items they
-    hold, submitted or skipped, and items they labeled (imported labels included). Compare them
-    with ``(Item.id, Item.label_round)``: a re-label round opens an item to them again."""
-    mine = select(Assignment.item_id, Assignment.label_round).where(
-        Assignment.user_id == user_id,
-        Assignment.state.in_(("leased", "submitted", "skipped")),
+    user_id: int | BindParameter[int], project_id: int | BindParameter[int]
+) -> tuple[Select[int], Select[int]]:
+    """Ids of the project's items an annotator may not be given in their current labeling round:
+    items they hold, submitted or skipped, and items they labeled (imported labels included), in
+    that round (a re-label round opens an item to them again). Uncorrelated, so the database
+    builds each list once per query instead of once per candidate item."""
+    mine = (
+        select(Assignment.item_id)
+        .join(
+            Item, (Item.id == Assignment.item_id) & (Item.label_round == Assignment.label_round)
+        )
+        .where(
+            Assignment.user_id == user_id,
+            Assignment.project_id == project_id,
+            Assignment.state.in_(("leased", "submitted", "skipped")),
+        )
     )
-    labeled = select(Annotation.item_id, Annotation.label_round).where(
-        Annotation.user_id == user_id,
-        Annotation.retracted_at.is_(None),
+    labeled = (
+        select(Annotation.item_id)
+        .join(
+            Item, (Item.id == Annotation.item_id) & (Item.label_round == Annotation.label_round)
+        )
+        .where(
+            Annotation.user_id == user_id,
+            Annotation.project_id == project_id,
+            Annotation.retracted_at.is_(None),
+        )
     )
     return mine, labeled
 
@@ -93,10 +107,10 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
         )
         .scalar_subquery()
     )
-    mine, labeled = items_closed_to(user_id)
-    this_round = tuple_(Item.id, Item.label_round)
+    project_id: BindParameter[int] = bindparam("project_id", type_=Integer)
+    mine, labeled = items_closed_to(user_id, project_id)
     # ix_items_open_project_id_priority serves both walks: equal project and priority, then id.
-    in_project = Item.project_id == bindparam("project_id")
+    in_project = Item.project_id == project_id
     if dialect == "sqlite":
         created = func.julianday(Item.created_at) * 86400.0
     else:
@@ -104,8 +118,8 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
     eligible = (
         Item.is_full == false(),  # the partial index's condition: full items are not walked
         n_active < bindparam("overlap"),
-        this_round.not_in(mine),
-        this_round.not_in(labeled),
+        Item.id.not_in(mine),
+        Item.id.not_in(labeled),
     )
     columns = (Item.id, Item.priority, Item.created_at)
     plain = (

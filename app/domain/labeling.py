@@ -149,29 +149,21 @@ def count_open_items(session: Session, project: Project, user: User) -> int:
     the project's assignments once instead of counting slots item by item.
     """
     full = (
-        select(Assignment.item_id, Assignment.label_round)
+        select(Assignment.item_id)
+        .join(
+            Item, (Item.id == Assignment.item_id) & (Item.label_round == Assignment.label_round)
+        )
         .where(
             Assignment.project_id == project.id,
             Assignment.state.in_(("leased", "submitted")),
         )
-        .group_by(Assignment.item_id, Assignment.label_round)
+        .group_by(Assignment.item_id)
         .having(func.count() >= project.overlap)
     )
-    mine, labeled = items_closed_to(user.id)
+    mine, labeled = items_closed_to(user.id, project.id)
     blocked = union(full, mine, labeled).subquery()
     total = session.scalar(select(func.count()).where(Item.project_id == project.id)) or 0
-    n_blocked = (
-        session.scalar(
-            select(func.count())
-            .select_from(blocked)
-            .join(
-                Item,
-                (Item.id == blocked.c.item_id) & (Item.label_round == blocked.c.label_round),
-            )
-            .where(Item.project_id == project.id)
-        )
-        or 0
-    )
+    n_blocked = session.scalar(select(func.count()).select_from(blocked)) or 0
     return max(int(total) - int(n_blocked), 0)
 
 
