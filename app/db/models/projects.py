@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, Float, ForeignKey, String, Text, UniqueConstraint, false
@@ -42,6 +43,9 @@ class Project(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     archived_at: Mapped[datetime | None]
+    export_salt: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
+    """Keys the pseudonymous annotator ids of exports: stable per project, not reversible
+    without the database."""
 
 
 class Membership(Base):

@@ -2,6 +2,7 @@
 
 from app.web.api.agreement import AgreementApi
 from app.web.api.campaigns import CampaignsApi
+from app.web.api.export import ExportApi
 from app.web.api.hotspots import HotspotsApi
 from app.web.api.items import ItemsApi
 from app.web.api.jobs import JobsApi
@@ -12,6 +13,7 @@ from app.web.api.tasks import TasksApi
 API_CONTROLLERS = [
     AgreementApi,
     CampaignsApi,
+    ExportApi,
     HotspotsApi,
     ItemsApi,
     JobsApi,
