@@ -64,9 +64,7 @@ def items_closed_to(
     builds each list once per query instead of once per candidate item."""
     mine = (
         select(Assignment.item_id)
-        .join(
-            Item, (Item.id == Assignment.item_id) & (Item.label_round == Assignment.label_round)
-        )
+        .join(Item, (Item.id == Assignment.item_id) & (Item.label_round == Assignment.label_round))
         .where(
             Assignment.user_id == user_id,
             Assignment.project_id == project_id,
@@ -75,9 +73,7 @@ def items_closed_to(
     )
     labeled = (
         select(Annotation.item_id)
-        .join(
-            Item, (Item.id == Annotation.item_id) & (Item.label_round == Annotation.label_round)
-        )
+        .join(Item, (Item.id == Annotation.item_id) & (Item.label_round == Annotation.label_round))
         .where(
             Annotation.user_id == user_id,
             Annotation.project_id == project_id,

@@ -150,9 +150,7 @@ def count_open_items(session: Session, project: Project, user: User) -> int:
     """
     full = (
         select(Assignment.item_id)
-        .join(
-            Item, (Item.id == Assignment.item_id) & (Item.label_round == Assignment.label_round)
-        )
+        .join(Item, (Item.id == Assignment.item_id) & (Item.label_round == Assignment.label_round))
         .where(
             Assignment.project_id == project.id,
             Assignment.state.in_(("leased", "submitted")),

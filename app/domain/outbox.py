@@ -45,6 +45,7 @@ class JobKind:
 
 JOB_KINDS: Mapping[str, JobKind] = {
     "recount_project": JobKind("Recount project figures", {"project_id": int}),
+    "create_snapshot": JobKind("Write an export snapshot", {"snapshot_id": int}),
     "scan_hotspots": JobKind("Scan for spec-ambiguity hotspots", {"project_id": int}),
     "spec_published": JobKind(
         "Create the re-label campaign of a published spec version",

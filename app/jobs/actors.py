@@ -21,6 +21,7 @@ from app.domain.campaigns import spec_published_job
 from app.domain.errors import NotFound
 from app.domain.hotspots import scan_hotspots_job
 from app.domain.outbox import JobHandler, describe_failure, record_failure, run_job
+from app.domain.snapshots import create_snapshot_job
 from app.domain.stats import recount_job
 from app.jobs.broker import QUEUE_NAME
 
@@ -29,6 +30,7 @@ log = logging.getLogger("accord.jobs")
 ACTOR_NAME = "run_outbox_job"
 
 HANDLERS: Mapping[str, JobHandler] = {
+    "create_snapshot": create_snapshot_job,
     "recount_project": recount_job,
     "scan_hotspots": scan_hotspots_job,
     "spec_published": spec_published_job,

@@ -7,6 +7,7 @@ from app.db.models.items import ImportBatch, Item, ItemTag
 from app.db.models.jobs import Job, ProjectStats
 from app.db.models.people import ApiToken, ApiTokenProject, LoginAttempt, User, WebSession
 from app.db.models.projects import Membership, Project, Tag
+from app.db.models.snapshots import Snapshot
 from app.db.models.specs import SpecAcknowledgement, SpecLabel, SpecRule, SpecVersion
 from app.db.models.work import Adjudication, Annotation, AnnotationTag, Assignment
 
@@ -29,6 +30,7 @@ __all__ = [
     "ProjectStats",
     "RelabelCampaign",
     "RelabelItem",
+    "Snapshot",
     "SpecAcknowledgement",
     "SpecLabel",
     "SpecRule",

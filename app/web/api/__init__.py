@@ -7,6 +7,7 @@ from app.web.api.hotspots import HotspotsApi
 from app.web.api.items import ItemsApi
 from app.web.api.jobs import JobsApi
 from app.web.api.projects import ProjectsApi
+from app.web.api.snapshots import SnapshotsApi
 from app.web.api.specs import SpecsApi
 from app.web.api.tasks import TasksApi
 
@@ -18,6 +19,7 @@ API_CONTROLLERS = [
     ItemsApi,
     JobsApi,
     ProjectsApi,
+    SnapshotsApi,
     SpecsApi,
     TasksApi,
 ]
