@@ -1,4 +1,5 @@
-"""``/api/v1/projects/{slug}/items`` and ``.../annotations/import``: bulk imports and the list.
+"""``/api/v1/projects/{slug}/items``, ``.../annotations/import`` and
+``.../import/label-studio``: bulk imports and the list.
 
 Import bodies are read raw and parsed by Content-Type: ``application/json`` (an array of rows),
 ``application/x-ndjson`` (JSONL) or ``text/csv``; anything else is a 415. Imports answer 201 when
@@ -9,7 +10,7 @@ the list needs ``projects:read`` and is for leads and admins too (it shows every
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from app.domain.import_files import MEDIA_TYPES, format_for_media_type
 from app.domain.item_parsing import parse_annotation_rows, parse_item_rows
 from app.domain.item_queries import ItemFilters, list_items
 from app.domain.items import import_items
+from app.domain.label_studio import import_label_studio
 from app.domain.tokens import TokenGrant
 from app.web.api.projects import project_for
 from app.web.auth import token_scope
@@ -193,3 +195,26 @@ class ItemsApi(Controller):
         db.commit()
         request.app.state.jobs.relay_now()
         return AnnotationImportOut(result.created, result.batch_id, result.annotators_created)
+
+    @post(
+        "/import/label-studio",
+        opt=token_scope("projects:write"),
+        sync_to_thread=True,
+        status_code=201,
+    )
+    def import_label_studio(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        grant: Grant,
+        slug: FromPath[str],
+        body: RawBody,
+    ) -> dict[str, Any]:
+        """Import a Label Studio JSON export (tasks, choices, annotators) all-or-nothing, with
+        a report of what was created and skipped."""
+        _require_lead(grant, "import Label Studio exports")
+        project = project_for(db, grant, slug)
+        report = import_label_studio(db, project, body, actor=grant.user)
+        db.commit()
+        request.app.state.jobs.relay_now()
+        return asdict(report)
