@@ -25,6 +25,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -32,7 +33,16 @@ from sqlalchemy import Text, case, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.db.engine import is_sqlite, read_frame
-from app.db.models import Adjudication, Annotation, Item, ItemTag, Project, SpecRule, SpecVersion
+from app.db.models import (
+    Adjudication,
+    Annotation,
+    Item,
+    ItemTag,
+    Project,
+    Snapshot,
+    SpecRule,
+    SpecVersion,
+)
 from app.db.models import Tag as TagRow
 from app.domain.agreement import (
     VALUE_TYPES,
@@ -61,6 +71,7 @@ PARAMETERS = (
     "tags",
     "include_stale",
     "include_leak_risk",
+    "since",
 )
 CHUNK_ROWS = 10_000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -79,6 +90,9 @@ class ExportRequest:
     tags: tuple[str, ...] = ()
     include_stale: bool = False
     include_leak_risk: bool = False
+    since: str | None = None
+    """ISO 8601 UTC (``...T...Z``, milliseconds): only rows whose labels or ruling changed
+    after it."""
 
 
 def parse_export_request(
@@ -124,6 +138,7 @@ def parse_export_request(
     unknown_tags = sorted(set(tags) - known)
     if unknown_tags:
         errors["tags"] = f"unknown tag(s) {', '.join(unknown_tags)}"
+    since = _since(session, project, query.get("since"), errors)
     try:
         selection = parse_spec_version(session, project, query.get("spec_version"))
     except InvalidInput as exc:
@@ -132,16 +147,42 @@ def parse_export_request(
     if errors:
         raise InvalidInput("the export request is not valid", field_errors=errors)
     return ExportRequest(
-        fmt,
-        selection,
-        split,
-        consensus,
-        min_alpha,
-        min_agreement,
-        tags,
-        include_stale,
-        include_leak,
+        format=fmt,
+        spec_version=selection,
+        split=split,
+        consensus=consensus,
+        min_alpha=min_alpha,
+        min_item_agreement=min_agreement,
+        tags=tags,
+        include_stale=include_stale,
+        include_leak_risk=include_leak,
+        since=since,
     )
+
+
+def _since(
+    session: Session, project: Project, raw: str | None, errors: dict[str, str]
+) -> str | None:
+    """``since`` as the export's timestamp text: a timestamp, or ``snapshot:<id>`` (its time)."""
+    if not raw:
+        return None
+    moment: datetime | None = None
+    if raw.startswith("snapshot:") and raw[9:].isdigit():
+        snapshot = session.get(Snapshot, int(raw[9:]))
+        if snapshot is not None and snapshot.project_id == project.id:
+            moment = snapshot.finished_at or snapshot.created_at
+    else:
+        try:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    if moment is None:
+        errors["since"] = f"an ISO 8601 time or snapshot:<id> of this project; not {raw!r}"
+        return None
+    utc = moment.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
 def pseudonym(project: Project, user_id: int) -> str:
@@ -184,6 +225,11 @@ def export_rows(session: Session, project: Project, request: ExportRequest) -> p
         given = by_item.get(item_id, [])
         if not given:
             continue
+        ruling = rulings.get(item_id)
+        if request.since is not None:
+            changed = max([g["created_at"] for g in given] + ([ruling[1]] if ruling else []))
+            if changed <= request.since:
+                continue
         common = {
             "external_id": item["external_id"],
             "text": item["text"],
@@ -204,9 +250,10 @@ def export_rows(session: Session, project: Project, request: ExportRequest) -> p
                     "labeled_at": g["created_at"],
                 }
                 for g in given
+                if request.since is None or g["created_at"] > request.since
             )
             continue
-        decided = _decide(given, rulings.get(item_id), request.consensus)
+        decided = _decide(given, ruling[0] if ruling else None, request.consensus)
         if decided is None:
             continue
         label, how, share = decided
@@ -337,15 +384,20 @@ def _labels(session: Session, project: Project, request: ExportRequest) -> list[
     return frame.to_dicts()
 
 
-def _rulings(session: Session, project: Project) -> dict[int, Any]:
-    """The latest ruling per item (its newest revision under the newest version ruled on)."""
+def _rulings(session: Session, project: Project) -> dict[int, tuple[Any, str]]:
+    """The latest ruling per item (its newest revision under the newest version ruled on),
+    with when it was made."""
     rows = session.execute(
-        select(Adjudication.item_id, Adjudication.value)
+        select(
+            Adjudication.item_id,
+            Adjudication.value,
+            _iso_utc(session, Adjudication.created_at),
+        )
         .join(SpecVersion, SpecVersion.id == Adjudication.spec_version_id)
         .where(Adjudication.project_id == project.id)
         .order_by(Adjudication.item_id, SpecVersion.number, Adjudication.revision)
     )
-    return {item_id: value for item_id, value in rows}
+    return {item_id: (value, at) for item_id, value, at in rows}
 
 
 def _rule_versions(session: Session, project: Project) -> dict[str, int]:

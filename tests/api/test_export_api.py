@@ -21,6 +21,7 @@ from app.domain.people import get_user_by_email
 from app.domain.projects import add_member, get_project
 from app.domain.specs import publish_spec
 from app.jobs.actors import HANDLERS
+from tests.api.test_specs_api import wait_for_job
 from tests.apps import commit_user, make_token
 from tests.factories import draft_with, make_project
 
@@ -171,3 +172,31 @@ def test_bad_parameters_and_other_projects(app: Litestar, client: TestClient[Lit
     annotator = make_token(app, "ann@example.test")
     assert client.get(URL, headers=annotator).status_code in (403, 404)
     assert client.get(URL, headers={"Authorization": "Bearer acc_nope"}).status_code == 401
+
+
+def test_since_a_time_or_a_snapshot_exports_only_what_changed(
+    app: Litestar, client: TestClient[Litestar]
+) -> None:
+    lead = given_the_demo(app)
+    everything = lines(client.get(URL, headers=lead))
+    later = lines(client.get(f"{URL}?since=2026-10-27T00:00:00Z", headers=lead))
+    assert 0 < len(later) < len(everything)
+    assert all(r["last_labeled_at"] > "2026-10-27T00:00:00.000Z" for r in later)
+    snapshot = client.post(
+        f"/api/v1/projects/{DEMO_SLUG}/snapshots", json={"format": "jsonl"}, headers=lead
+    ).json()
+    wait_for_job(client, snapshot["job"]["id"], lead)
+    since = f"{URL}?since=snapshot:{snapshot['snapshot']['id']}"
+    assert lines(client.get(since, headers=lead)) == []
+    with session_scope(make_session_factory(app.state.engine, immediate=True), immediate=True) as s:
+        project = get_project(s, DEMO_SLUG)
+        item = s.scalars(select(Item).where(Item.external_id == everything[0]["external_id"])).one()
+        adjudicate_item(
+            s, project, item, value="neutral", rationale="Flat.", actor=get_user_by_email(s, LEAD)
+        )
+    changed = lines(client.get(since, headers=lead))
+    assert [(r["external_id"], r["decided_by"]) for r in changed] == [
+        (everything[0]["external_id"], "adjudicated")
+    ]
+    bad = client.get(f"{URL}?since=yesterday", headers=lead)
+    assert bad.status_code == 422 and "since" in bad.json()["error"]["details"]["fields"]
