@@ -11,6 +11,7 @@ from app.web.controllers.hotspots import HotspotPagesController
 from app.web.controllers.items import ItemPagesController
 from app.web.controllers.projects import ProjectPagesController
 from app.web.controllers.session import SessionController
+from app.web.controllers.snapshots import SnapshotPagesController
 from app.web.controllers.specs import SpecPagesController
 from app.web.controllers.work import WorkController
 
@@ -26,6 +27,7 @@ PAGE_CONTROLLERS = [
     ItemPagesController,
     ProjectPagesController,
     SessionController,
+    SnapshotPagesController,
     SpecPagesController,
     WorkController,
 ]
