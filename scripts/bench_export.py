@@ -1,0 +1,131 @@
+"""Benchmark of the training export (a benchmark, not a test: it asserts nothing).
+
+For SQLite and PostgreSQL (fresh databases, dropped afterwards) it bulk-loads ``--items`` labeled
+items with three annotations each (setup, not measured), then, each in a fresh process so peak
+RSS is the export's own, times ``GET .../export`` as the API runs it (building the rows and
+serializing every chunk) for Parquet and JSONL: seconds, rows/s and peak RSS. Targets (2 cores):
+Parquet of 1M items under 5 s; JSONL at over 200,000 rows/s with peak RSS under 500 MB.
+
+    .venv/bin/python scripts/bench_export.py --items 100000
+    .venv/bin/python scripts/bench_export.py            # 1M items, 3M annotations
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_labeling import fresh_database, postgres_version, print_machine
+from bench_relabel import LABELS, analyze, load_items, make_people
+
+from app.db.engine import make_engine, make_session_factory, session_scope
+from app.db.migrate import upgrade
+from app.domain.export import export_rows, parse_export_request, serialize
+from app.domain.projects import get_project
+
+TARGET_PARQUET_S = 5.0
+TARGET_JSONL_ROWS_PER_S = 200_000
+TARGET_JSONL_RSS_MIB = 500.0
+
+
+def load(url: str, n_items: int) -> None:
+    """A project ``bench`` with ``n_items`` items labeled three times each."""
+    engine = make_engine(url)
+    upgrade(engine)
+    factory = make_session_factory(engine, immediate=True)
+    rng = random.Random(4)
+    with session_scope(factory, immediate=True) as session:
+        _, people, project = make_people(session, 30)
+
+        def tag_of(n: int) -> str | None:
+            return f"tag{rng.randrange(10)}" if rng.random() < 0.2 else None
+
+        def label_of(n: int, tag: str | None) -> list[tuple[int, str]]:
+            truth = rng.choice(LABELS)
+            return [
+                (p, truth if rng.random() < 0.85 else rng.choice(LABELS))
+                for p in rng.sample(range(len(people)), 3)
+            ]
+
+        load_items(session, project, people, n_items, tag_of, label_of)
+    analyze(factory)
+    engine.dispose()
+
+
+def measure(url: str, fmt: str) -> dict[str, float]:
+    """One export, timed, in this (fresh) process."""
+    engine = make_engine(url)
+    started = time.perf_counter()
+    n_bytes = 0
+    with session_scope(make_session_factory(engine)) as session:
+        project = get_project(session, "bench")
+        wanted = parse_export_request(session, project, {"format": fmt})
+        frame = export_rows(session, project, wanted)
+        for chunk in serialize(frame, fmt):
+            n_bytes += len(chunk)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "rows": float(frame.height),
+        "bytes": float(n_bytes),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Load once per database, export in fresh processes, print."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--measure", nargs=2, metavar=("URL", "FORMAT"), help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    if options.measure:
+        print(json.dumps(measure(*options.measure)))
+        return 0
+    pg = postgres_version(options.postgres_url)
+    print_machine(pg)
+    for run, database in enumerate(options.databases.split(",")):
+        if database == "postgresql" and pg is None:
+            print(f"\n{database}: skipped (cannot reach {options.postgres_url})")
+            continue
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            fresh_database(database, Path(tmp), options.postgres_url, 20 + run) as url,
+        ):
+            load(url, options.items)
+            print()
+            for fmt in ("parquet", "jsonl"):
+                out = subprocess.run(  # noqa: S603 (this script, this interpreter)
+                    [sys.executable, __file__, "--measure", url, fmt],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                rate = r["rows"] / r["seconds"]
+                if fmt == "parquet":
+                    ok = r["seconds"] < TARGET_PARQUET_S * options.items / 1_000_000
+                else:
+                    ok = rate > TARGET_JSONL_ROWS_PER_S and r["peak_rss_mib"] < TARGET_JSONL_RSS_MIB
+                print(
+                    f"{database} {fmt}: {r['rows']:,.0f} rows in {r['seconds']:.2f} s "
+                    f"({rate:,.0f} rows/s, {r['bytes'] / 1e6:.0f} MB), peak RSS "
+                    f"{r['peak_rss_mib']:.0f} MiB ({'ok' if ok else 'MISSED'})"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
