@@ -31,7 +31,8 @@ from bench_relabel import LABELS, analyze, load_items, make_people
 
 from app.db.engine import make_engine, make_session_factory, session_scope
 from app.db.migrate import upgrade
-from app.domain.export import export_rows, parse_export_request, serialize
+from app.domain.export import export_rows, parse_export_request
+from app.domain.export_files import serialize
 from app.domain.projects import get_project
 
 TARGET_PARQUET_S = 5.0

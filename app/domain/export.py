@@ -8,6 +8,8 @@ interval at or above the project's threshold), whether its text duplicates an ev
 item (``leak_risk``), pseudonymous annotator ids (HMAC of the user id under the project's
 ``export_salt``: stable per project, never an email) and timestamps.
 
+Serialization is in :mod:`app.domain.export_files`.
+
 Guards: ``split`` defaults to ``train`` and eval/holdout items never appear in a train export;
 train items whose normalized text equals an eval/holdout item are excluded unless
 ``include_leak_risk=true``; stale labels (an earlier labeling round) only with
@@ -19,11 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
-import json
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -73,8 +73,6 @@ PARAMETERS = (
     "include_leak_risk",
     "since",
 )
-CHUNK_ROWS = 10_000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -431,52 +429,3 @@ def _tag_reliability(
         report.overall.alpha,
         {g.key: g.reliable for g in report.groups},
     )
-
-
-# --- serialization ------------------------------------------------------------------------------
-
-
-def _neutralized(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def _flat(frame: pl.DataFrame) -> pl.DataFrame:
-    """Nested columns as JSON text, for CSV."""
-    columns = []
-    for name, dtype in frame.schema.items():
-        if dtype.is_nested():
-            columns.append(pl.col(name).map_elements(_to_json, return_dtype=pl.String).alias(name))
-        else:
-            columns.append(pl.col(name))
-    return frame.select(columns)
-
-
-def _to_json(value: Any) -> str:
-    return json.dumps(value.to_list() if hasattr(value, "to_list") else value, sort_keys=True)
-
-
-def serialize(frame: pl.DataFrame, fmt: str) -> Iterator[bytes]:
-    """The export's bytes in chunks (Parquet in one piece)."""
-    if fmt == "parquet":
-        buffer = io.BytesIO()
-        frame.write_parquet(buffer)
-        yield buffer.getvalue()
-        return
-    if fmt == "csv":
-        flat = _flat(frame)
-        flat = flat.select(
-            [
-                pl.col(name).map_elements(_neutralized, return_dtype=pl.String)
-                if dtype == pl.String
-                else pl.col(name)
-                for name, dtype in flat.schema.items()
-            ]
-        )
-        for start in range(0, max(flat.height, 1), CHUNK_ROWS):
-            chunk = flat.slice(start, CHUNK_ROWS)
-            yield chunk.write_csv(include_header=start == 0).encode()
-        return
-    for start in range(0, frame.height, CHUNK_ROWS):
-        yield frame.slice(start, CHUNK_ROWS).write_ndjson().encode()

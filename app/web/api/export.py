@@ -14,7 +14,8 @@ from litestar import Controller, Request, get
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from app.domain.export import FORMATS, export_rows, parse_export_request, serialize
+from app.domain.export import FORMATS, export_rows, parse_export_request
+from app.domain.export_files import serialize
 from app.web.api.projects import project_for
 from app.web.auth import token_scope
 from app.web.deps import Db, Grant
