@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import random
 import resource
 import subprocess
 import sys
@@ -30,11 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_labeling import fresh_database, postgres_version, print_machine
-from bench_relabel import LABELS, analyze, load_items, make_people
+from bench_relabel import load_plain_project
 
 from app.analytics.slices import by_annotator, by_label, by_tag, measure_slice
 from app.db.engine import make_engine, make_session_factory, session_scope
-from app.db.migrate import upgrade
 from app.domain.agreement import load_ratings, load_tags, slice_settings
 from app.domain.projects import current_spec, get_project
 
@@ -44,26 +42,7 @@ TARGET_RSS_MIB = 1024.0
 
 def load(url: str, n_annotations: int) -> None:
     """A project ``bench`` with ``n_annotations`` labels in force."""
-    engine = make_engine(url)
-    upgrade(engine)
-    factory = make_session_factory(engine, immediate=True)
-    rng = random.Random(3)
-    with session_scope(factory, immediate=True) as session:
-        _, people, project = make_people(session, 50)
-
-        def tag_of(n: int) -> str | None:
-            return f"tag{rng.randrange(20):02d}" if rng.random() < 0.3 else None
-
-        def label_of(n: int, tag: str | None) -> list[tuple[int, str]]:
-            truth = rng.choice(LABELS)
-            return [
-                (p, truth if rng.random() < 0.85 else rng.choice(LABELS))
-                for p in rng.sample(range(len(people)), 3)
-            ]
-
-        load_items(session, project, people, n_annotations // 3, tag_of, label_of)
-    analyze(factory)
-    engine.dispose()
+    load_plain_project(url, n_items=n_annotations // 3, n_people=50, n_tags=20, tagged=0.3, seed=3)
 
 
 def report(url: str) -> dict[str, float]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import resource
 import subprocess
 import sys
@@ -27,10 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_labeling import fresh_database, postgres_version, print_machine
-from bench_relabel import LABELS, analyze, load_items, make_people
+from bench_relabel import load_plain_project
 
 from app.db.engine import make_engine, make_session_factory, session_scope
-from app.db.migrate import upgrade
 from app.domain.export import export_rows, parse_export_request
 from app.domain.export_files import serialize
 from app.domain.projects import get_project
@@ -42,26 +40,7 @@ TARGET_JSONL_RSS_MIB = 500.0
 
 def load(url: str, n_items: int) -> None:
     """A project ``bench`` with ``n_items`` items labeled three times each."""
-    engine = make_engine(url)
-    upgrade(engine)
-    factory = make_session_factory(engine, immediate=True)
-    rng = random.Random(4)
-    with session_scope(factory, immediate=True) as session:
-        _, people, project = make_people(session, 30)
-
-        def tag_of(n: int) -> str | None:
-            return f"tag{rng.randrange(10)}" if rng.random() < 0.2 else None
-
-        def label_of(n: int, tag: str | None) -> list[tuple[int, str]]:
-            truth = rng.choice(LABELS)
-            return [
-                (p, truth if rng.random() < 0.85 else rng.choice(LABELS))
-                for p in rng.sample(range(len(people)), 3)
-            ]
-
-        load_items(session, project, people, n_items, tag_of, label_of)
-    analyze(factory)
-    engine.dispose()
+    load_plain_project(url, n_items=n_items, n_people=30, n_tags=10, tagged=0.2, seed=4)
 
 
 def measure(url: str, fmt: str) -> dict[str, float]:

@@ -174,6 +174,33 @@ def load_items(
         bulk_insert(session, Annotation, label_rows)
 
 
+def load_plain_project(
+    url: str, *, n_items: int, n_people: int, n_tags: int, tagged: float, seed: int
+) -> None:
+    """A fresh project ``bench``: ``n_items`` items, a share ``tagged`` of them with one of
+    ``n_tags`` tags, each labeled by three of ``n_people`` annotators who agree 85% of the time."""
+    engine = make_engine(url)
+    upgrade(engine)
+    factory = make_session_factory(engine, immediate=True)
+    rng = random.Random(seed)
+    with session_scope(factory, immediate=True) as session:
+        _, people, project = make_people(session, n_people)
+
+        def tag_of(n: int) -> str | None:
+            return f"tag{rng.randrange(n_tags):02d}" if rng.random() < tagged else None
+
+        def label_of(n: int, tag: str | None) -> list[tuple[int, str]]:
+            truth = rng.choice(LABELS)
+            return [
+                (p, truth if rng.random() < 0.85 else rng.choice(LABELS))
+                for p in rng.sample(range(n_people), 3)
+            ]
+
+        load_items(session, project, people, n_items, tag_of, label_of)
+    analyze(factory)
+    engine.dispose()
+
+
 def analyze(factory: Any) -> None:
     """Give PostgreSQL's planner statistics for the freshly loaded tables, as autovacuum would
     on a live database (without them it may pick a nested loop over a million rows)."""
