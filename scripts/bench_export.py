@@ -29,8 +29,9 @@ from bench_labeling import fresh_database, postgres_version, print_machine
 from bench_relabel import load_plain_project
 
 from app.db.engine import make_engine, make_session_factory, session_scope
-from app.domain.export import export_rows, parse_export_request
+from app.domain.export import parse_export_request
 from app.domain.export_files import serialize
+from app.domain.export_rows import export_rows
 from app.domain.projects import get_project
 
 TARGET_PARQUET_S = 5.0

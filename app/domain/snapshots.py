@@ -21,8 +21,9 @@ from app.db.models import Assignment, Job, Project, Snapshot, User
 from app.domain.agreement import agreement_report, slice_json
 from app.domain.audit import record_event
 from app.domain.errors import NotFound
-from app.domain.export import ExportRequest, export_rows, parse_export_request
+from app.domain.export import ExportRequest, parse_export_request
 from app.domain.export_files import serialize
+from app.domain.export_rows import export_rows
 from app.domain.outbox import enqueue_job
 from app.domain.projects import current_spec
 

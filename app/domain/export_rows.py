@@ -1,0 +1,323 @@
+"""Building an export's rows with Polars, a range of items at a time.
+
+Every figure of a row depends on its own item only, except what is project-wide and small (the
+rule version per tag, tag alphas, the normalized texts of eval and holdout items), which is read
+once. So items are processed in id ranges of ``CHUNK_ITEMS``: each range reads its items, tags,
+labels and rulings, and yields its rows; memory stays flat whatever the project's size, and
+JSONL and CSV stream range by range. See :mod:`app.domain.export` for what the rows mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Text, case, cast, func, select, type_coerce
+from sqlalchemy.orm import Session
+
+from app.db.engine import is_sqlite, read_frame
+from app.db.models import Adjudication, Annotation, Item, ItemTag, Project, SpecVersion
+from app.db.models import Tag as TagRow
+from app.domain.agreement import VALUE_TYPES, selected
+from app.domain.export import ExportRequest, pseudonym, rule_versions, tag_reliability
+
+CHUNK_ITEMS = 100_000
+ITEM_COLUMNS = (
+    "external_id",
+    "text",
+    "tags",
+    "split",
+    "rule_versions",
+    "tags_reliable",
+    "leak_risk",
+)
+_TAGS = pl.List(pl.String)
+
+
+@dataclass(frozen=True)
+class _Project:
+    """What every range needs: project-wide and small."""
+
+    rule_versions: dict[str, int]
+    tag_alpha: dict[str, float | None]
+    overall_alpha: float | None
+    reliable: frozenset[str]
+    held_out: pl.Series
+
+
+def export_rows(session: Session, project: Project, request: ExportRequest) -> pl.DataFrame:
+    """The whole export as one frame (Parquet, snapshots)."""
+    frames = [frame for frame in export_frames(session, project, request) if frame.height]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def export_frames(
+    session: Session, project: Project, request: ExportRequest
+) -> Iterator[pl.DataFrame]:
+    """The export's rows, one frame per range of ``CHUNK_ITEMS`` item ids."""
+    alphas, overall, reliable = tag_reliability(session, project)
+    texts = read_frame(
+        session,
+        select(Item.text).where(Item.project_id == project.id, Item.split != "train"),
+        {"text": pl.String},
+    )
+    context = _Project(
+        rule_versions(session, project),
+        alphas,
+        overall,
+        frozenset(t for t, ok in reliable.items() if ok),
+        texts.select(_normalized(pl.col("text")))["text"],
+    )
+    bounds = session.execute(
+        select(func.min(Item.id), func.max(Item.id)).where(Item.project_id == project.id)
+    ).one()
+    if bounds[0] is None:
+        return
+    for low in range(int(bounds[0]), int(bounds[1]) + 1, CHUNK_ITEMS):
+        yield _range(session, project, request, context, low, low + CHUNK_ITEMS - 1)
+
+
+def _normalized(text: pl.Expr) -> pl.Expr:
+    return text.str.replace_all(r"\s+", " ").str.strip_chars().str.to_lowercase()
+
+
+def _range(
+    session: Session,
+    project: Project,
+    request: ExportRequest,
+    context: _Project,
+    low: int,
+    high: int,
+) -> pl.DataFrame:
+    items = _items(session, project, request, context, low, high)
+    if not items.height:
+        return pl.DataFrame()
+    labels = _labels(session, project, request, low, high)
+    labels = labels.join(items.select("id"), left_on="item_id", right_on="id", how="semi")
+    if not labels.height:
+        return pl.DataFrame()
+    people = {
+        user_id: pseudonym(project, user_id) for user_id in labels["user_id"].unique().to_list()
+    }
+    labels = labels.with_columns(
+        annotator=pl.col("user_id").replace_strict(people, return_dtype=pl.String)
+    )
+    dtype = VALUE_TYPES.get(project.kind, pl.String)
+    if request.consensus == "all_annotations":
+        if request.since is not None:
+            labels = labels.filter(pl.col("created_at") > request.since)
+        rows = items.join(labels, left_on="id", right_on="item_id")
+        return rows.select(
+            *ITEM_COLUMNS,
+            label=pl.col("key").str.json_decode(dtype=dtype),
+            annotator="annotator",
+            spec_version="number",
+            stale="stale",
+            labeled_at="created_at",
+        )
+    rows = items.join(_votes(labels), left_on="id", right_on="item_id").join(
+        _rulings(session, project, low, high), left_on="id", right_on="item_id", how="left"
+    )
+    if request.since is not None:
+        changed = pl.max_horizontal("last_labeled_at", pl.col("ruled_at").fill_null(""))
+        rows = rows.filter(changed > request.since)
+    rows = _decided(rows, request.consensus)
+    if request.min_item_agreement is not None:
+        rows = rows.filter(pl.col("item_agreement") >= request.min_item_agreement)
+    return rows.select(
+        *ITEM_COLUMNS,
+        label=pl.col("label_json").str.json_decode(dtype=dtype),
+        decided_by="decided_by",
+        vote_share="vote_share",
+        n_annotators="n_annotators",
+        item_agreement="item_agreement",
+        spec_version="spec_version",
+        stale="stale",
+        annotators="annotators",
+        first_labeled_at="first_labeled_at",
+        last_labeled_at="last_labeled_at",
+    )
+
+
+def _items(
+    session: Session,
+    project: Project,
+    request: ExportRequest,
+    context: _Project,
+    low: int,
+    high: int,
+) -> pl.DataFrame:
+    """The range's items that pass the split, tag, leak and alpha filters, with item columns."""
+    query = select(Item.id, Item.external_id, Item.text, Item.split).where(
+        Item.project_id == project.id, Item.id.between(low, high)
+    )
+    if request.split != "all":
+        query = query.where(Item.split == request.split)
+    items = read_frame(
+        session,
+        query.order_by(Item.id),
+        {"id": pl.Int64, "external_id": pl.String, "text": pl.String, "split": pl.String},
+    )
+    tags = read_frame(
+        session,
+        select(ItemTag.item_id, TagRow.name)
+        .join(TagRow, TagRow.id == ItemTag.tag_id)
+        .where(TagRow.project_id == project.id, ItemTag.item_id.between(low, high)),
+        {"item_id": pl.Int64, "tag": pl.String},
+    )
+    lists = tags.sort("item_id", "tag").group_by("item_id", maintain_order=True).agg("tag")
+    items = items.join(lists, left_on="id", right_on="item_id", how="left").with_columns(
+        tags=pl.col("tag").fill_null(pl.lit([], dtype=_TAGS))
+    )
+    has_tags = pl.col("tags").list.len() > 0
+    if request.tags:
+        items = items.filter(
+            pl.col("tags").list.eval(pl.element().is_in(list(request.tags))).list.any()
+        )
+    duplicate = _normalized(pl.col("text")).is_in(context.held_out.implode())
+    leak = (pl.col("split") == "train") & duplicate
+    items = items.with_columns(leak_risk=leak)
+    if not request.include_leak_risk:
+        items = items.filter(~pl.col("leak_risk"))
+    if request.min_alpha is not None:
+        floor = request.min_alpha
+        passing = {t for t, a in context.tag_alpha.items() if a is not None and a >= floor}
+        overall_ok = context.overall_alpha is not None and context.overall_alpha >= floor
+        items = items.filter(pl.when(has_tags).then(all_tags_in(passing)).otherwise(overall_ok))
+    return items.with_columns(
+        tags_reliable=pl.when(has_tags).then(all_tags_in(context.reliable)),
+        rule_versions=pl.col("tags").list.eval(
+            pl.struct(
+                tag=pl.element(),
+                spec_version=pl.element().replace_strict(
+                    context.rule_versions, default=None, return_dtype=pl.Int64
+                ),
+            )
+        ),
+    )
+
+
+def all_tags_in(names: frozenset[str] | set[str]) -> pl.Expr:
+    """Whether every tag of the item is one of ``names``."""
+    return pl.col("tags").list.eval(pl.element().is_in(list(names))).list.all()
+
+
+def _labels(
+    session: Session, project: Project, request: ExportRequest, low: int, high: int
+) -> pl.DataFrame:
+    """The range's labels the request exports, with version, staleness and time."""
+    stale = Annotation.label_round < Item.label_round
+    query = (
+        select(
+            Annotation.item_id,
+            Annotation.user_id,
+            _json_text(session, Annotation.value),
+            SpecVersion.number,
+            case((stale, 1), else_=0),  # an integer: drivers disagree on how to write booleans
+            _iso_utc(session, Annotation.created_at),
+        )
+        .join(Item, Item.id == Annotation.item_id)
+        .join(SpecVersion, SpecVersion.id == Annotation.spec_version_id)
+        .where(
+            Annotation.project_id == project.id,
+            Annotation.retracted_at.is_(None),
+            Annotation.item_id.between(low, high),
+        )
+        .order_by(Annotation.item_id, Annotation.id)
+    )
+    if request.spec_version != "current" or not request.include_stale:
+        query = query.where(selected(request.spec_version))
+    if not request.include_stale:
+        query = query.where(~stale)
+    frame = read_frame(
+        session,
+        query,
+        {
+            "item_id": pl.Int64,
+            "user_id": pl.Int64,
+            "key": pl.String,
+            "number": pl.Int64,
+            "stale": pl.Int64,
+            "created_at": pl.String,
+        },
+    )
+    return frame.with_columns(stale=pl.col("stale") == 1)
+
+
+def _votes(labels: pl.DataFrame) -> pl.DataFrame:
+    """Per item: the most given value (ties broken by value), its count, the total, whether it
+    is tied, item agreement (share of agreeing pairs) and the provenance columns."""
+    counts = labels.group_by("item_id", "key").agg(n=pl.len())
+    ranked = counts.sort(["item_id", "n", "key"], descending=[False, True, False])
+    tops = ranked.group_by("item_id", maintain_order=True).agg(
+        top_key=pl.col("key").first(),
+        top_n=pl.col("n").first(),
+        n_top=(pl.col("n") == pl.col("n").first()).sum(),
+        pairs=(pl.col("n") * (pl.col("n") - 1)).sum(),
+    )
+    meta = labels.group_by("item_id").agg(
+        n_annotators=pl.len(),
+        spec_version=pl.col("number").max(),
+        stale=pl.col("stale").any(),
+        annotators=pl.col("annotator").sort(),
+        first_labeled_at=pl.col("created_at").min(),
+        last_labeled_at=pl.col("created_at").max(),
+    )
+    n = pl.col("n_annotators")
+    return tops.join(meta, on="item_id").with_columns(
+        item_agreement=pl.when(n >= 2).then(pl.col("pairs") / (n * (n - 1)))
+    )
+
+
+def _rulings(session: Session, project: Project, low: int, high: int) -> pl.DataFrame:
+    """The latest ruling per item of the range (newest revision under the newest version)."""
+    frame = read_frame(
+        session,
+        select(
+            Adjudication.item_id,
+            _json_text(session, Adjudication.value),
+            _iso_utc(session, Adjudication.created_at),
+        )
+        .join(SpecVersion, SpecVersion.id == Adjudication.spec_version_id)
+        .where(Adjudication.project_id == project.id, Adjudication.item_id.between(low, high))
+        .order_by(Adjudication.item_id, SpecVersion.number, Adjudication.revision),
+        {"item_id": pl.Int64, "ruling": pl.String, "ruled_at": pl.String},
+    )
+    return frame.group_by("item_id", maintain_order=True).last()
+
+
+def _decided(rows: pl.DataFrame, policy: str) -> pl.DataFrame:
+    """Apply the consensus policy: the label (as JSON text), how it was decided, its share."""
+    n, top = pl.col("n_annotators"), pl.col("top_n")
+    unanimous = (n >= 2) & (top == n)
+    majority = top * 2 > n
+    voted = pl.when(unanimous).then(pl.lit("unanimous")).otherwise(pl.lit("majority"))
+    share = top / n
+    if policy == "unanimous":
+        rows = rows.filter(unanimous)
+        return rows.with_columns(
+            label_json=pl.col("top_key"), decided_by=pl.lit("unanimous"), vote_share=share
+        )
+    if policy == "adjudicated_then_majority":
+        ruled = pl.col("ruling").is_not_null()
+        rows = rows.filter(ruled | majority)
+        return rows.with_columns(
+            label_json=pl.when(ruled).then(pl.col("ruling")).otherwise(pl.col("top_key")),
+            decided_by=pl.when(ruled).then(pl.lit("adjudicated")).otherwise(voted),
+            vote_share=pl.when(ruled).then(None).otherwise(share),
+        )
+    rows = rows.filter(majority)  # ties have no majority to report
+    return rows.with_columns(label_json=pl.col("top_key"), decided_by=voted, vote_share=share)
+
+
+def _iso_utc(session: Session, column: Any) -> Any:
+    """A UTC timestamp as ISO 8601 text, written alike by both databases."""
+    if is_sqlite(session):
+        return func.strftime("%Y-%m-%dT%H:%M:%fZ", column)
+    return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+
+
+def _json_text(session: Session, column: Any) -> Any:
+    return type_coerce(column, Text) if is_sqlite(session) else cast(column, Text)
