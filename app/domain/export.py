@@ -8,7 +8,7 @@ interval at or above the project's threshold), whether its text duplicates an ev
 item (``leak_risk``), pseudonymous annotator ids (HMAC of the user id under the project's
 ``export_salt``: stable per project, never an email) and timestamps.
 
-Serialization is in :mod:`app.domain.export_files`.
+Rows are built in :mod:`app.domain.export_rows`, written in :mod:`app.domain.export_files`.
 
 Guards: ``split`` defaults to ``train`` and eval/holdout items never appear in a train export;
 train items whose normalized text equals an eval/holdout item are excluded unless
