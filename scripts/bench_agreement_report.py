@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_labeling import fresh_database, postgres_version, print_machine
-from bench_relabel import load_plain_project
+from bench_relabel import in_fresh_process, load_plain_project
 
 from app.analytics.slices import by_annotator, by_label, by_tag, measure_slice
 from app.db.engine import make_engine, make_session_factory, session_scope
@@ -97,13 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fresh_database(database, Path(tmp), options.postgres_url, 10 + run) as url,
         ):
             load(url, options.annotations)
-            out = subprocess.run(  # noqa: S603 (this script, this interpreter)
-                [sys.executable, __file__, "--measure", url],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r = in_fresh_process(__file__, url)
         ok = r["seconds"] < TARGET_S and r["peak_rss_mib"] < TARGET_RSS_MIB
         print(
             f"\n{database}: full report on {r['annotations']:,.0f} annotations "

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_labeling import fresh_database, postgres_version, print_machine
-from bench_relabel import load_plain_project
+from bench_relabel import in_fresh_process, load_plain_project
 
 from app.db.engine import make_engine, make_session_factory, session_scope
 from app.domain.export import parse_export_request
@@ -88,13 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             load(url, options.items)
             print()
             for fmt in ("parquet", "jsonl"):
-                out = subprocess.run(  # noqa: S603 (this script, this interpreter)
-                    [sys.executable, __file__, "--measure", url, fmt],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                )
-                r = json.loads(out.stdout.strip().splitlines()[-1])
+                r = in_fresh_process(__file__, url, fmt)
                 rate = r["rows"] / r["seconds"]
                 if fmt == "parquet":
                     ok = r["seconds"] < TARGET_PARQUET_S * options.items / 1_000_000

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import random
 import resource
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -199,6 +201,19 @@ def load_plain_project(
         load_items(session, project, people, n_items, tag_of, label_of)
     analyze(factory)
     engine.dispose()
+
+
+def in_fresh_process(script: str, *arguments: str) -> dict[str, float]:
+    """Run ``script --measure ARGUMENTS`` in a new interpreter (so its peak RSS is its own) and
+    return the JSON object it prints last."""
+    out = subprocess.run(  # noqa: S603 (our script, this interpreter)
+        [sys.executable, script, "--measure", *arguments],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def analyze(factory: Any) -> None:

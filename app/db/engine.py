@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 import psycopg
-from sqlalchemy import Engine, Select, create_engine, event, text
+from sqlalchemy import Engine, Select, Text, cast, create_engine, event, text, type_coerce
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -144,6 +144,12 @@ def session_scope(factory: sessionmaker[Session], *, immediate: bool = False) ->
         raise
     finally:
         session.close()
+
+
+def json_as_text(session: Session, column: Any) -> Any:
+    """A JSON column read as its JSON text (for :func:`read_frame`, decoded in bulk after):
+    SQLite stores the text itself, PostgreSQL's JSONB is cast."""
+    return type_coerce(column, Text) if is_sqlite(session) else cast(column, Text)
 
 
 def read_frame(

@@ -23,12 +23,12 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import polars as pl
-from sqlalchemy import ColumnElement, Text, cast, func, select, true, type_coerce
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session, aliased
 
 from app.analytics.slices import Measure, Settings, Slice, by_annotator, by_label, by_tag
 from app.analytics.slices import measure_slice as measure
-from app.db.engine import is_sqlite, read_frame
+from app.db.engine import json_as_text, read_frame
 from app.db.models import (
     Adjudication,
     Annotation,
@@ -117,11 +117,7 @@ def load_ratings(session: Session, project: Project, selection: SpecSelection) -
     Values come as their JSON text and are decoded by Polars in one pass: decoding a million
     JSON values row by row in Python would cost more than the whole analysis.
     """
-    text = (
-        cast(Annotation.value, Text)
-        if not is_sqlite(session)
-        else type_coerce(Annotation.value, Text)
-    )
+    text = json_as_text(session, Annotation.value)
     query = select(Annotation.item_id, Annotation.user_id, text, Annotation.label_round).where(
         Annotation.project_id == project.id, Annotation.retracted_at.is_(None)
     )

@@ -57,10 +57,8 @@ def previous_published(session: Session, spec: SpecVersion) -> SpecVersion | Non
 def impact_of(session: Session, project: Project, number: int) -> SpecImpact:
     """What publishing spec ``number`` does (or did) against the version before it."""
     spec = get_spec(session, project, number)
-    before = previous_published(session, spec) if spec.number > 1 else None
-    if before is None or before.id == spec.id:
-        return spec_impact(session, project, None, spec, diff_specs(session, spec, spec))
-    return spec_impact(session, project, before, spec, diff_specs(session, before, spec))
+    before = previous_published(session, spec)
+    return spec_impact(session, project, before, spec, diff_specs(session, before or spec, spec))
 
 
 def spec_published_job(session: Session, job: Job) -> dict[str, Any]:

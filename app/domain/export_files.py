@@ -28,9 +28,7 @@ def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
             column = pl.struct(name).struct.json_encode().str.slice(len(name) + 4).str.head(-1)
         if nested or dtype == pl.String:
             column = (
-                pl.when(column.str.contains(_FORMULA))
-                .then(pl.lit("'") + column)
-                .otherwise(column)
+                pl.when(column.str.contains(_FORMULA)).then(pl.lit("'") + column).otherwise(column)
             )
         columns.append(column.alias(name))
     return frame.select(columns)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Text, case, cast, func, select, type_coerce
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from app.db.engine import is_sqlite, read_frame
+from app.db.engine import is_sqlite, json_as_text, read_frame
 from app.db.models import Adjudication, Annotation, Item, ItemTag, Project, SpecVersion
 from app.db.models import Tag as TagRow
 from app.domain.agreement import VALUE_TYPES, selected
@@ -37,7 +37,7 @@ _TAGS = pl.List(pl.String)
 
 
 @dataclass(frozen=True)
-class _Project:
+class _ProjectFigures:
     """What every range needs: project-wide and small."""
 
     rule_versions: dict[str, int]
@@ -63,7 +63,7 @@ def export_frames(
         select(Item.text).where(Item.project_id == project.id, Item.split != "train"),
         {"text": pl.String},
     )
-    context = _Project(
+    context = _ProjectFigures(
         rule_versions(session, project),
         alphas,
         overall,
@@ -87,7 +87,7 @@ def _range(
     session: Session,
     project: Project,
     request: ExportRequest,
-    context: _Project,
+    context: _ProjectFigures,
     low: int,
     high: int,
 ) -> pl.DataFrame:
@@ -145,7 +145,7 @@ def _items(
     session: Session,
     project: Project,
     request: ExportRequest,
-    context: _Project,
+    context: _ProjectFigures,
     low: int,
     high: int,
 ) -> pl.DataFrame:
@@ -213,7 +213,7 @@ def _labels(
         select(
             Annotation.item_id,
             Annotation.user_id,
-            _json_text(session, Annotation.value),
+            json_as_text(session, Annotation.value),
             SpecVersion.number,
             case((stale, 1), else_=0),  # an integer: drivers disagree on how to write booleans
             _iso_utc(session, Annotation.created_at),
@@ -277,7 +277,7 @@ def _rulings(session: Session, project: Project, low: int, high: int) -> pl.Data
         session,
         select(
             Adjudication.item_id,
-            _json_text(session, Adjudication.value),
+            json_as_text(session, Adjudication.value),
             _iso_utc(session, Adjudication.created_at),
         )
         .join(SpecVersion, SpecVersion.id == Adjudication.spec_version_id)
@@ -317,7 +317,3 @@ def _iso_utc(session: Session, column: Any) -> Any:
     if is_sqlite(session):
         return func.strftime("%Y-%m-%dT%H:%M:%fZ", column)
     return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-
-
-def _json_text(session: Session, column: Any) -> Any:
-    return type_coerce(column, Text) if is_sqlite(session) else cast(column, Text)

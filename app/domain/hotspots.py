@@ -111,7 +111,7 @@ def scan_hotspots(
         row.verdict = finding.verdict
         row.alpha, row.ci_low, row.ci_high = finding.alpha, finding.ci.low, finding.ci.high
         row.n_items, row.n_pairable, row.score = finding.n_items, finding.n_pairable, finding.score
-        row.evidence = _evidence(session, project, spec, finding)
+        row.evidence = _evidence(session, spec, finding, row.tag_id)
         row.spec_version_id = spec.id
         row.present, row.last_seen_at, row.last_scan_job_id = True, now, job_id
     for row in session.scalars(
@@ -132,22 +132,19 @@ def scan_hotspots(
 
 
 def _evidence(
-    session: Session, project: Project, spec: SpecVersion, finding: Finding
+    session: Session, spec: SpecVersion, finding: Finding, tag_id: int | None
 ) -> dict[str, Any]:
     plain = finding.as_dict()
     evidence: dict[str, Any] = {"reason": finding.reason, **plain["evidence"]}
-    if finding.tag is None:
-        return evidence
-    tag = session.scalar(select(Tag).where(Tag.project_id == project.id, Tag.name == finding.tag))
-    if tag is None:
+    if tag_id is None:
         return evidence
     evidence["rule"] = session.scalar(
-        select(SpecRule.text).where(SpecRule.spec_version_id == spec.id, SpecRule.tag_id == tag.id)
+        select(SpecRule.text).where(SpecRule.spec_version_id == spec.id, SpecRule.tag_id == tag_id)
     )
     evidence["spec_version"] = spec.number
     on_tag = (
         select(Annotation.id)
-        .join(ItemTag, (ItemTag.item_id == Annotation.item_id) & (ItemTag.tag_id == tag.id))
+        .join(ItemTag, (ItemTag.item_id == Annotation.item_id) & (ItemTag.tag_id == tag_id))
         .join(Item, (Item.id == Annotation.item_id) & (Item.label_round == Annotation.label_round))
         .where(Annotation.retracted_at.is_(None), Annotation.unclear.is_(True))
     )
@@ -176,18 +173,36 @@ def _evidence(
 # --- reading and the lifecycle ----------------------------------------------------------------
 
 
-def list_hotspots(session: Session, project: Project, *, include_gone: bool = False) -> list[Any]:
-    """The project's hotspots, present ones first, best score first, with tag and handle."""
-    query = (
+NamedHotspot = tuple[Hotspot, str | None, str | None]
+"""A hotspot with its tag's name and its annotator's handle (either may be None)."""
+
+
+def _named(project: Project) -> Any:
+    return (
         select(Hotspot, Tag.name, User.handle)
         .outerjoin(Tag, Tag.id == Hotspot.tag_id)
         .outerjoin(User, User.id == Hotspot.user_id)
         .where(Hotspot.project_id == project.id)
-        .order_by(Hotspot.present.desc(), Hotspot.score.desc(), Hotspot.key)
     )
+
+
+def list_hotspots(
+    session: Session, project: Project, *, include_gone: bool = False
+) -> list[NamedHotspot]:
+    """The project's hotspots, present ones first, best score first, with tag and handle."""
+    query = _named(project).order_by(Hotspot.present.desc(), Hotspot.score.desc(), Hotspot.key)
     if not include_gone:
         query = query.where(Hotspot.present.is_(True))
-    return list(session.execute(query).all())
+    return [(row, tag, handle) for row, tag, handle in session.execute(query)]
+
+
+def named_hotspot(session: Session, project: Project, hotspot_id: int) -> NamedHotspot:
+    """The project's hotspot with this id, with tag and handle, or NotFound."""
+    found = session.execute(_named(project).where(Hotspot.id == hotspot_id)).first()
+    if found is None:
+        raise NotFound(f"project {project.slug!r} has no hotspot {hotspot_id}")
+    row, tag, handle = found
+    return row, tag, handle
 
 
 def get_hotspot(session: Session, project: Project, hotspot_id: int) -> Hotspot:

@@ -11,12 +11,12 @@ from urllib.parse import quote
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.response import Redirect, Template
+from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from app.domain.errors import DomainError, InvalidInput
 from app.web.auth import LoginRequired
-from app.web.htmx import is_htmx
+from app.web.htmx import is_htmx, redirect_after_post
 
 log = logging.getLogger("accord.web")
 
@@ -81,9 +81,7 @@ def _login_redirect(request: Request[Any, Any, Any]) -> Response[Any]:
     if request.method == "GET" and request.url.path not in {"/", "/login"}:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         target += "?next=" + quote(path, safe="/")
-    if is_htmx(request):
-        return Response(content=b"", status_code=200, headers={"HX-Redirect": target})
-    return Redirect(path=target, status_code=303)
+    return redirect_after_post(request, target)
 
 
 def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from litestar import Request
-from litestar.response import Template
+from litestar.response import Redirect, Response, Template
 
 
 def is_htmx(request: Request[Any, Any, Any]) -> bool:
@@ -36,3 +36,10 @@ def page_or_partial(
         status_code=status_code,
         headers=headers,
     )
+
+
+def redirect_after_post(request: Request[Any, Any, Any], target: str) -> Response[Any]:
+    """Go to ``target`` after a change: ``HX-Redirect`` for HTMX, a 303 for a plain form."""
+    if is_htmx(request):
+        return Response(content=b"", status_code=200, headers={"HX-Redirect": target})
+    return Redirect(target, status_code=303)

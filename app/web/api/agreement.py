@@ -14,8 +14,7 @@ from litestar import Controller, get
 from litestar.params import FromPath, FromQuery
 
 from app.domain.agreement import DEFAULT_RESAMPLES, agreement_report, report_json
-from app.domain.errors import Forbidden
-from app.web.api.projects import project_for
+from app.web.api.projects import project_for, require_lead
 from app.web.auth import token_scope
 from app.web.deps import Db, Grant
 
@@ -96,8 +95,7 @@ class AgreementApi(Controller):
     ) -> AgreementOut:
         """Alpha, CI, n_items and n_pairable overall and per group; 422 names a bad parameter."""
         project = project_for(db, grant, slug)
-        if grant.user.role not in ("lead", "admin"):
-            raise Forbidden("agreement figures are for leads and admins")
+        require_lead(grant, "agreement figures are for leads and admins")
         report = report_json(
             agreement_report(
                 db,

@@ -14,16 +14,12 @@ from litestar import Controller, get
 from litestar.params import FromPath, FromQuery
 
 from app.domain.campaigns import campaign_progress, impact_of, list_campaigns, progress_json
-from app.domain.errors import Forbidden, InvalidInput
-from app.domain.tokens import TokenGrant
-from app.web.api.projects import project_for
+from app.domain.errors import InvalidInput
+from app.web.api.projects import project_for, require_lead
 from app.web.auth import token_scope
 from app.web.deps import Db, Grant
 
-
-def _require_lead(grant: TokenGrant) -> None:
-    if grant.user.role not in ("lead", "admin"):
-        raise Forbidden("spec impact and campaigns are for leads and admins")
+REFUSAL = "spec impact and campaigns are for leads and admins"
 
 
 class CampaignsApi(Controller):
@@ -37,14 +33,14 @@ class CampaignsApi(Controller):
     def impact(self, db: Db, grant: Grant, slug: FromPath[str], number: FromPath[int]) -> Any:
         """Changed rules and labels, affected items, assignments to create, annotator-hours."""
         project = project_for(db, grant, slug)
-        _require_lead(grant)
+        require_lead(grant, REFUSAL)
         return impact_of(db, project, number).as_dict()
 
     @get("/campaigns", opt=token_scope("projects:read"), sync_to_thread=True)
     def campaigns(self, db: Db, grant: Grant, slug: FromPath[str]) -> dict[str, Any]:
         """The project's re-label campaigns, newest first."""
         project = project_for(db, grant, slug)
-        _require_lead(grant)
+        require_lead(grant, REFUSAL)
         return {
             "campaigns": [
                 {
@@ -68,7 +64,7 @@ class CampaignsApi(Controller):
     ) -> dict[str, Any]:
         """Progress of spec ``number``'s campaign and alpha before vs after per changed tag."""
         project = project_for(db, grant, slug)
-        _require_lead(grant)
+        require_lead(grant, REFUSAL)
         if not 0 <= resamples <= 10_000:
             raise InvalidInput(
                 "resamples must be between 0 and 10000", field_errors={"resamples": "0..10000"}

@@ -14,18 +14,19 @@ from typing import Any
 from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from app.domain.errors import Forbidden
 from app.domain.hotspots import (
     hotspot_json,
     list_hotspots,
+    named_hotspot,
     queue_scan,
     set_hotspot_status,
 )
-from app.domain.tokens import TokenGrant
-from app.web.api.projects import project_for
+from app.web.api.projects import project_for, require_lead
 from app.web.api.schemas import JobRef, job_out
 from app.web.auth import token_scope
 from app.web.deps import Db, Grant
+
+REFUSAL = "hotspots are for leads and admins"
 
 
 @dataclass
@@ -35,11 +36,6 @@ class HotspotStatusIn:
     status: str
     reason: str = ""
     spec_version: int | None = None
-
-
-def _require_lead(grant: TokenGrant) -> None:
-    if grant.user.role not in ("lead", "admin"):
-        raise Forbidden("hotspots are for leads and admins")
 
 
 class HotspotsApi(Controller):
@@ -55,7 +51,7 @@ class HotspotsApi(Controller):
     ) -> dict[str, Any]:
         """The project's hotspots, ranked, with verdict, figures, status and evidence."""
         project = project_for(db, grant, slug)
-        _require_lead(grant)
+        require_lead(grant, REFUSAL)
         rows = list_hotspots(db, project, include_gone=include_gone)
         return {"hotspots": [hotspot_json(row, tag, handle) for row, tag, handle in rows]}
 
@@ -65,7 +61,7 @@ class HotspotsApi(Controller):
     ) -> JobRef:
         """Queue a scan now (one pending scan per project: asking twice returns the same job)."""
         project = project_for(db, grant, slug)
-        _require_lead(grant)
+        require_lead(grant, REFUSAL)
         job = queue_scan(db, project, actor_id=grant.user.id)
         db.commit()
         request.app.state.jobs.relay_now()
@@ -82,7 +78,7 @@ class HotspotsApi(Controller):
     ) -> dict[str, Any]:
         """Acknowledge, address (by a published ``spec_version``), dismiss or reopen."""
         project = project_for(db, grant, slug)
-        _require_lead(grant)
+        require_lead(grant, REFUSAL)
         set_hotspot_status(
             db,
             project,
@@ -93,6 +89,4 @@ class HotspotsApi(Controller):
             number=data.spec_version,
         )
         db.commit()
-        found = list_hotspots(db, project, include_gone=True)
-        row, tag, handle = next(entry for entry in found if entry[0].id == hotspot_id)
-        return hotspot_json(row, tag, handle)
+        return hotspot_json(*named_hotspot(db, project, hotspot_id))

@@ -20,14 +20,12 @@ from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import Response
 
 from app.domain.annotation_import import import_annotations
-from app.domain.errors import Forbidden
 from app.domain.import_files import MEDIA_TYPES, format_for_media_type
 from app.domain.item_parsing import parse_annotation_rows, parse_item_rows
 from app.domain.item_queries import ItemFilters, list_items
 from app.domain.items import import_items
 from app.domain.label_studio import import_label_studio
-from app.domain.tokens import TokenGrant
-from app.web.api.projects import project_for
+from app.web.api.projects import project_for, require_lead
 from app.web.auth import token_scope
 from app.web.deps import Db, Grant
 
@@ -90,11 +88,6 @@ def import_format(request: Request[Any, Any, Any]) -> str:
     return fmt
 
 
-def _require_lead(grant: TokenGrant, what: str) -> None:
-    if grant.user.role not in ("lead", "admin"):
-        raise Forbidden(f"only leads and admins {what}")
-
-
 class ItemsApi(Controller):
     """Items and imported annotations through the JSON API."""
 
@@ -113,7 +106,7 @@ class ItemsApi(Controller):
         create_tags: FromQuery[bool] = False,
     ) -> Response[ItemImportOut]:
         """Import items (JSON array, JSONL or CSV) all-or-nothing; re-sending changes nothing."""
-        _require_lead(grant, "import items")
+        require_lead(grant, "only leads and admins import items")
         project_for(db, grant, slug)
         db.rollback()  # parse without holding SQLite's write lock
         rows = parse_item_rows(body, import_format(request))
@@ -141,7 +134,7 @@ class ItemsApi(Controller):
     ) -> ItemList:
         """Items in import order, filtered by tag, split, status and text (``q``), paginated."""
         project = project_for(db, grant, slug)
-        _require_lead(grant, "list items")
+        require_lead(grant, "only leads and admins list items")
         found = list_items(
             db,
             project,
@@ -186,7 +179,7 @@ class ItemsApi(Controller):
         body: RawBody,
     ) -> AnnotationImportOut:
         """Import labels made elsewhere, attributed to annotators (created without login)."""
-        _require_lead(grant, "import annotations")
+        require_lead(grant, "only leads and admins import annotations")
         project_for(db, grant, slug)
         db.rollback()  # parse without holding SQLite's write lock
         rows = parse_annotation_rows(body, import_format(request))
@@ -212,7 +205,7 @@ class ItemsApi(Controller):
     ) -> dict[str, Any]:
         """Import a Label Studio JSON export (tasks, choices, annotators) all-or-nothing, with
         a report of what was created and skipped."""
-        _require_lead(grant, "import Label Studio exports")
+        require_lead(grant, "only leads and admins import Label Studio exports")
         project = project_for(db, grant, slug)
         report = import_label_studio(db, project, body, actor=grant.user)
         db.commit()

@@ -41,6 +41,17 @@ from app.web.auth import token_scope
 from app.web.deps import Db, Grant
 
 
+def is_lead(grant: TokenGrant) -> bool:
+    """Whether the token's user is a lead or an admin."""
+    return grant.user.role in ("lead", "admin")
+
+
+def require_lead(grant: TokenGrant, refusal: str) -> None:
+    """403 with ``refusal`` unless the token's user is a lead or an admin."""
+    if not is_lead(grant):
+        raise Forbidden(refusal)
+
+
 def project_for(db: Session, grant: TokenGrant, slug: str) -> Project:
     """The project if the token may reach it; NotFound otherwise (no existence leak)."""
     project = get_project(db, slug)
@@ -66,8 +77,7 @@ class ProjectsApi(Controller):
     @post("/", opt=token_scope("projects:write"), sync_to_thread=True, status_code=201)
     def create(self, db: Db, grant: Grant, data: JSONBody[ProjectIn]) -> ProjectOut:
         """Create a project with spec v1 published (leads and admins)."""
-        if grant.user.role not in ("lead", "admin"):
-            raise Forbidden("only leads and admins create projects")
+        require_lead(grant, "only leads and admins create projects")
         body = asdict(data)
         body["rules"] = [r for r in body["rules"]]
         project = create_project(db, project_input_from_json(body), actor=grant.user)
@@ -84,7 +94,7 @@ class ProjectsApi(Controller):
     def members(self, db: Db, grant: Grant, slug: FromPath[str]) -> MemberList:
         """Who works on the project."""
         project = project_for(db, grant, slug)
-        show = grant.user.role in ("lead", "admin")
+        show = is_lead(grant)
         return MemberList(
             [member_out(u, m.status, show_email=show) for u, m in list_members(db, project)]
         )
@@ -95,8 +105,7 @@ class ProjectsApi(Controller):
     ) -> Response[Any]:
         """Add a person (by email) to the project; 201 if added, 200 if already a member."""
         project = project_for(db, grant, slug)
-        if grant.user.role not in ("lead", "admin"):
-            raise Forbidden("only leads and admins manage members")
+        require_lead(grant, "only leads and admins manage members")
         user = get_user_by_email(db, data.email)
         added = add_member(db, project, user, actor_id=grant.user.id)
         db.commit()

@@ -98,16 +98,20 @@ class SnapshotsApi(Controller):
     def download(self, db: Db, grant: Grant, snapshot_id: FromPath[int]) -> Response[bytes]:
         """The snapshot's bytes; 409 while it is still being written."""
         snapshot = _reachable_snapshot(db, grant, snapshot_id)
-        if snapshot.status != "ready" or snapshot.content is None:
-            raise Conflict(f"snapshot {snapshot_id} is {snapshot.status}", code="not_ready")
-        return Response(
-            snapshot.content,
-            media_type=FORMATS[snapshot.format],
-            headers={
-                "X-Accord-SHA256": snapshot.sha256 or "",
-                "ETag": f'"{snapshot.sha256}"',
-                "Content-Disposition": (
-                    f'attachment; filename="snapshot-{snapshot.id}.{snapshot.format}"'
-                ),
-            },
-        )
+        return snapshot_download(snapshot, f"snapshot-{snapshot.id}.{snapshot.format}")
+
+
+def snapshot_download(snapshot: Snapshot, filename: str) -> Response[bytes]:
+    """A ready snapshot's bytes as a download (409 while it is still being written), with its
+    hash in ``X-Accord-SHA256`` and the ETag."""
+    if snapshot.status != "ready" or snapshot.content is None:
+        raise Conflict(f"snapshot {snapshot.id} is {snapshot.status}", code="not_ready")
+    return Response(
+        snapshot.content,
+        media_type=FORMATS[snapshot.format],
+        headers={
+            "X-Accord-SHA256": snapshot.sha256 or "",
+            "ETag": f'"{snapshot.sha256}"',
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )

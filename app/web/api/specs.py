@@ -16,7 +16,7 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy.orm import Session
 
 from app.db.models import Project, SpecVersion
-from app.domain.errors import Forbidden, NotFound
+from app.domain.errors import NotFound
 from app.domain.spec_diff import SpecDiff
 from app.domain.spec_input import EDITABLE_FIELDS
 from app.domain.specs import (
@@ -29,7 +29,7 @@ from app.domain.specs import (
     update_draft,
 )
 from app.domain.tokens import TokenGrant
-from app.web.api.projects import project_for
+from app.web.api.projects import is_lead, project_for, require_lead
 from app.web.api.schemas import LabelOut, RuleIn, ScaleIn, job_out
 from app.web.auth import token_scope
 from app.web.deps import Db, Grant
@@ -116,18 +116,9 @@ class SpecListOut:
     specs: list[SpecSummaryOut]
 
 
-def _is_lead(grant: TokenGrant) -> bool:
-    return grant.user.role in ("lead", "admin")
-
-
-def _require_lead(grant: TokenGrant) -> None:
-    if not _is_lead(grant):
-        raise Forbidden("only leads and admins change specs")
-
-
 def _visible_spec(db: Session, grant: TokenGrant, project: Project, number: int) -> SpecVersion:
     spec = get_spec(db, project, number)
-    if spec.status == "draft" and not _is_lead(grant):
+    if spec.status == "draft" and not is_lead(grant):
         raise NotFound(f"project {project.slug!r} has no spec v{number}")
     return spec
 
@@ -182,7 +173,7 @@ class SpecsApi(Controller):
                     s.created_at,
                     s.published_at,
                 )
-                for s in list_specs(db, project, include_drafts=_is_lead(grant))
+                for s in list_specs(db, project, include_drafts=is_lead(grant))
             ]
         )
 
@@ -192,7 +183,7 @@ class SpecsApi(Controller):
     ) -> SpecVersionOut:
         """Open a draft (one per project) copying the current version or ``from_number``."""
         project = project_for(db, grant, slug)
-        _require_lead(grant)
+        require_lead(grant, "only leads and admins change specs")
         draft = create_draft(
             db, project, actor=grant.user, from_number=data.from_number if data else None
         )
@@ -228,7 +219,7 @@ class SpecsApi(Controller):
     ) -> SpecVersionOut:
         """Replace a draft's guidelines, changelog, labels, rules or scale (409 if stale)."""
         project = project_for(db, grant, slug)
-        _require_lead(grant)
+        require_lead(grant, "only leads and admins change specs")
         spec = update_draft(
             db,
             project,
@@ -271,7 +262,7 @@ class SpecsApi(Controller):
     ) -> SpecPublishedOut:
         """Publish a draft: it becomes the one current version; returns it with its job."""
         project = project_for(db, grant, slug)
-        _require_lead(grant)
+        require_lead(grant, "only leads and admins change specs")
         spec, job = publish_spec(db, project, number, actor=grant.user)
         db.commit()
         request.app.state.jobs.relay_now()

@@ -14,15 +14,15 @@ from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
-from litestar.response import Redirect, Response, Template
+from litestar.response import Response, Template
 from sqlalchemy import select
 
 from app.db.models import Job
 from app.domain.hotspots import (
     SCAN_KIND,
     draft_spec_fix,
-    get_hotspot,
     list_hotspots,
+    named_hotspot,
     queue_scan,
     set_hotspot_status,
 )
@@ -32,15 +32,9 @@ from app.web.auth import LEAD
 from app.web.controllers.forms import FormData
 from app.web.controllers.projects import reachable_project
 from app.web.deps import CurrentViewer, Db
-from app.web.htmx import is_htmx, page_or_partial
+from app.web.htmx import page_or_partial, redirect_after_post
 
 POLL_SECONDS = 2
-
-
-def _redirect(request: Request[Any, Any, Any], target: str) -> Response[Any]:
-    if is_htmx(request):
-        return Response(content=b"", status_code=200, headers={"HX-Redirect": target})
-    return Redirect(target, status_code=303)
 
 
 class HotspotPagesController(Controller):
@@ -87,7 +81,7 @@ class HotspotPagesController(Controller):
         queue_scan(db, project, actor_id=viewer.user.id)
         db.commit()
         request.app.state.jobs.relay_now()
-        return _redirect(request, f"/projects/{slug}/hotspots/")
+        return redirect_after_post(request, f"/projects/{slug}/hotspots/")
 
     @get("/{hotspot_id:int}", sync_to_thread=True)
     def hotspot(
@@ -95,12 +89,7 @@ class HotspotPagesController(Controller):
     ) -> Template:
         """One hotspot: verdict, reason, evidence and what to do about it."""
         project = reachable_project(db, viewer, slug)
-        row = get_hotspot(db, project, hotspot_id)
-        _, tag, handle = next(
-            entry
-            for entry in list_hotspots(db, project, include_gone=True)
-            if entry[0].id == row.id
-        )
+        row, tag, handle = named_hotspot(db, project, hotspot_id)
         published = [s.number for s in list_specs(db, project) if s.status == "published"]
         return Template(
             "hotspots/detail.html",
@@ -139,7 +128,7 @@ class HotspotPagesController(Controller):
             number=int(number) if number.isdigit() else None,
         )
         db.commit()
-        return _redirect(request, f"/projects/{slug}/hotspots/{hotspot_id}")
+        return redirect_after_post(request, f"/projects/{slug}/hotspots/{hotspot_id}")
 
     @post("/{hotspot_id:int}/draft-fix", sync_to_thread=True)
     def draft_fix(
@@ -152,11 +141,11 @@ class HotspotPagesController(Controller):
     ) -> Response[Any]:
         """Open (or reuse) the draft and go to its form with the tag's rule in focus."""
         project = reachable_project(db, viewer, slug)
+        _, tag, _ = named_hotspot(db, project, hotspot_id)
         draft = draft_spec_fix(db, project, hotspot_id, actor=viewer.user)
-        tag = next(
-            t for r, t, _ in list_hotspots(db, project, include_gone=True) if r.id == hotspot_id
-        )
         db.commit()
         # No #fragment: a page opened at a fragment skips autofocus.
         where = quote(tag or "", safe="")
-        return _redirect(request, f"/projects/{slug}/specs/{draft.number}/edit?focus={where}")
+        return redirect_after_post(
+            request, f"/projects/{slug}/specs/{draft.number}/edit?focus={where}"
+        )

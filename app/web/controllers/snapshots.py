@@ -11,16 +11,17 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath
-from litestar.response import Redirect, Response, Template
+from litestar.response import Response, Template
 
-from app.domain.errors import Conflict, NotFound
+from app.domain.errors import NotFound
 from app.domain.export import CONSENSUS, FORMATS, SPLIT_CHOICES
 from app.domain.snapshots import get_snapshot, list_snapshots, request_snapshot
+from app.web.api.snapshots import snapshot_download
 from app.web.auth import LEAD
 from app.web.controllers.forms import FormData
 from app.web.controllers.projects import reachable_project
 from app.web.deps import CurrentViewer, Db
-from app.web.htmx import is_htmx, page_or_partial
+from app.web.htmx import page_or_partial, redirect_after_post
 
 POLL_SECONDS = 2
 
@@ -71,9 +72,7 @@ class SnapshotPagesController(Controller):
         db.commit()
         request.app.state.jobs.relay_now()
         target = f"/projects/{slug}/snapshots/"
-        if is_htmx(request):
-            return Response(content=b"", status_code=200, headers={"HX-Redirect": target})
-        return Redirect(target, status_code=303)
+        return redirect_after_post(request, target)
 
     @get("/{snapshot_id:int}/download", sync_to_thread=True)
     def download(
@@ -84,15 +83,4 @@ class SnapshotPagesController(Controller):
         snapshot = get_snapshot(db, snapshot_id)
         if snapshot.project_id != project.id:
             raise NotFound(f"no snapshot {snapshot_id} in {slug!r}")
-        if snapshot.status != "ready" or snapshot.content is None:
-            raise Conflict(f"snapshot {snapshot_id} is {snapshot.status}", code="not_ready")
-        return Response(
-            snapshot.content,
-            media_type=FORMATS[snapshot.format],
-            headers={
-                "X-Accord-SHA256": snapshot.sha256 or "",
-                "Content-Disposition": (
-                    f'attachment; filename="{slug}-snapshot-{snapshot.id}.{snapshot.format}"'
-                ),
-            },
-        )
+        return snapshot_download(snapshot, f"{slug}-snapshot-{snapshot.id}.{snapshot.format}")

@@ -15,8 +15,8 @@ from litestar.response import Redirect, Response, Template
 from sqlalchemy.orm import Session
 
 from app.db.models import Project, SpecVersion
-from app.domain.campaigns import impact_of
 from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.impact import spec_impact
 from app.domain.projects import current_spec
 from app.domain.specs import (
     create_draft,
@@ -32,7 +32,7 @@ from app.web.auth import ANY_USER, LEAD, Viewer
 from app.web.controllers.forms import FormData, field
 from app.web.controllers.projects import reachable_project
 from app.web.deps import CurrentViewer, Db
-from app.web.htmx import is_htmx, page_or_partial
+from app.web.htmx import is_htmx, page_or_partial, redirect_after_post
 
 BLANK_ROWS = 2  # empty label and rule rows offered below the filled ones
 MAX_FORM_ROWS = 80
@@ -341,6 +341,7 @@ class SpecPagesController(Controller):
         if spec.status != "draft":
             raise Conflict(f"spec v{number} is already published")
         current = current_spec(db, project)
+        diff = diff_specs(db, current, spec)
         return Template(
             "specs/publish.html",
             context={
@@ -348,8 +349,8 @@ class SpecPagesController(Controller):
                 "project": project,
                 "spec": spec,
                 "current": current,
-                "diff": diff_specs(db, current, spec),
-                "impact": impact_of(db, project, number),
+                "diff": diff,
+                "impact": spec_impact(db, project, current, spec, diff),
                 "is_lead": True,
             },
         )
@@ -369,9 +370,7 @@ class SpecPagesController(Controller):
         db.commit()
         request.app.state.jobs.relay_now()
         target = f"/projects/{slug}/specs/{number}?published=1"
-        if is_htmx(request):
-            return Response(content=b"", status_code=200, headers={"HX-Redirect": target})
-        return Redirect(target, status_code=303)
+        return redirect_after_post(request, target)
 
     @staticmethod
     def _form_context(
