@@ -10,6 +10,13 @@ from app.db.models.projects import Membership, Project, Tag
 from app.db.models.snapshots import Snapshot
 from app.db.models.specs import SpecAcknowledgement, SpecLabel, SpecRule, SpecVersion
 from app.db.models.work import Adjudication, Annotation, AnnotationTag, Assignment
+from app.db.models.workforce import (
+    GoldItem,
+    Invite,
+    Notice,
+    QualificationAnswer,
+    QualificationAttempt,
+)
 
 __all__ = [
     "Adjudication",
@@ -19,15 +26,20 @@ __all__ = [
     "ApiTokenProject",
     "Assignment",
     "AuditEvent",
+    "GoldItem",
     "Hotspot",
     "ImportBatch",
+    "Invite",
     "Item",
     "ItemTag",
     "Job",
     "LoginAttempt",
     "Membership",
+    "Notice",
     "Project",
     "ProjectStats",
+    "QualificationAnswer",
+    "QualificationAttempt",
     "RelabelCampaign",
     "RelabelItem",
     "Snapshot",
