@@ -14,6 +14,7 @@ from app.db.models.people import ROLES
 from app.domain.audit import record_event
 from app.domain.credentials import hash_password, validate_password
 from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.roster import release_leases
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 HANDLE_RE = re.compile(r"[^a-z0-9._-]+")
@@ -170,7 +171,8 @@ def set_role(session: Session, user_id: int, role: str, *, actor_id: int | None)
 
 
 def disable_user(session: Session, user_id: int, *, actor_id: int | None) -> User:
-    """Disable a user: no more logins, their sessions end and their tokens stop working."""
+    """Disable a user: no more logins, their sessions end, their tokens stop working and their
+    leases in every project go back to the queue."""
     user = get_user(session, user_id)
     if user.id == actor_id:
         raise Conflict("you cannot disable yourself")
@@ -178,8 +180,14 @@ def disable_user(session: Session, user_id: int, *, actor_id: int | None) -> Use
         user.is_active = False
         user.disabled_at = utcnow()
         end_all_sessions(session, user.id)
+        released = release_leases(session, user.id, actor_id=actor_id)
         record_event(
-            session, "user.disabled", actor_id=actor_id, subject_type="user", subject_id=user.id
+            session,
+            "user.disabled",
+            actor_id=actor_id,
+            subject_type="user",
+            subject_id=user.id,
+            leases_released=released,
         )
         session.flush()
     return user

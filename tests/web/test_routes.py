@@ -29,7 +29,7 @@ def test_every_route_has_an_authorization_rule(app: Litestar) -> None:
 
 def test_only_login_health_static_and_schema_are_public(app: Litestar) -> None:
     public = {p for _, p, h in all_handlers(app) if rule_of(h) == "public"}  # type: ignore[arg-type]
-    allowed = re.compile(r"^(/login|/healthz|/static.*|/api/v1/schema.*)$")
+    allowed = re.compile(r"^(/login|/healthz|/invites/\{token:str\}|/static.*|/api/v1/schema.*)$")
     assert public and all(allowed.match(p) for p in public), public
 
 

@@ -8,6 +8,7 @@ from litestar import Controller, Request, get
 from litestar.response import Template
 
 from app.domain.queries import home_cards
+from app.domain.roster import paused_memberships
 from app.web.auth import ANY_USER
 from app.web.deps import CurrentViewer, Db
 from app.web.htmx import page_or_partial
@@ -24,5 +25,5 @@ class HomeController(Controller):
             request,
             "home/page.html",
             "home/_projects.html",
-            {"viewer": viewer, "cards": cards},
+            {"viewer": viewer, "cards": cards, "paused": paused_memberships(db, viewer.user)},
         )
