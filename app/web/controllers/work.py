@@ -17,6 +17,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 from sqlalchemy.orm import Session
 
+from app.db.base import utcnow
 from app.db.models import Annotation, Assignment, Project
 from app.domain.acknowledgements import acknowledge_spec, pending_acknowledgement
 from app.domain.annotations import submit_assignment
@@ -38,6 +39,7 @@ from app.domain.labeling import (
 from app.domain.projects import current_spec, tag_names
 from app.domain.specs import diff_specs
 from app.domain.task_view import describe_task, held_task, is_live
+from app.domain.work_gate import GATE_CODES, work_block
 from app.web.auth import ANY_USER, Viewer
 from app.web.controllers.forms import FormData, field
 from app.web.controllers.projects import reachable_project
@@ -120,6 +122,9 @@ class WorkController(Controller):
             before = previous_published(db, pending)
             diff = diff_specs(db, before, pending) if before is not None else None
             return Workspace("acknowledge", pending_spec=pending, pending_diff=diff)
+        blocked = work_block(db, project, viewer.user, utcnow())
+        if blocked is not None:
+            return Workspace("blocked", blocked=blocked)
         if annotator_progress(db, project, viewer.user).remaining:
             return Workspace("start")
         return Workspace(
@@ -140,9 +145,14 @@ class WorkController(Controller):
         try:
             assignment = lease_next_assignment(db, project, viewer.user)
         except Conflict as exc:
-            if exc.code != "spec_acknowledgement_required":
+            if exc.code != "spec_acknowledgement_required" and exc.code not in GATE_CODES:
                 raise
             db.rollback()
+            if exc.code == "member_paused":  # just now, by grading a gold check: say so
+                if not is_htmx(request):
+                    return Redirect("/", status_code=303)  # the home page says why
+                ws = Workspace("blocked", blocked=exc)
+                return self._render(request, db, viewer, project, ws, commit=True)
             assignment = None
         base = f"/projects/{project.slug}/work"
         target = f"{base}/{assignment.id}" if assignment else base

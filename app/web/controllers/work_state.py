@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db.models import Annotation, Assignment, Project, SpecLabel, SpecVersion
+from app.domain.errors import Conflict
 from app.domain.task_view import describe_task
 from app.web.controllers.forms import field, many
 
@@ -36,7 +37,7 @@ class LabelForm:
 class Workspace:
     """Everything the region shows; ``state`` picks which part."""
 
-    state: str  # task | closed | start | empty | acknowledge
+    state: str  # task | closed | start | empty | acknowledge | blocked
     task: Any = None
     form: LabelForm | None = None
     errors: dict[str, str] = dataclass_field(default_factory=dict)
@@ -46,6 +47,8 @@ class Workspace:
     pending_spec: Any = None
     pending_diff: Any = None
     """What changed from the version before ``pending_spec``: rules are shown first."""
+    blocked: Conflict | None = None
+    """Why no new item is given (qualification, quota, cap): see app.domain.work_gate."""
 
 
 def hotkeys(spec: SpecVersion) -> list[tuple[SpecLabel, str | None]]:
