@@ -21,6 +21,7 @@ from app.db.models import Annotation, AnnotationTag, ItemTag, Project, SpecVersi
 from app.domain.assignment import annotator_assignment, require_live_lease
 from app.domain.audit import record_event
 from app.domain.errors import Forbidden, InvalidInput
+from app.domain.gold_grading import grade_gold_check
 from app.domain.projects import can_reach
 from app.domain.stats import queue_recount
 from app.domain.values import validate_value
@@ -138,6 +139,8 @@ def submit_assignment(
         annotation_id=annotation.id,
         unclear=annotation.unclear,
     )
+    if assignment.kind == "gold":
+        grade_gold_check(session, project, annotator, now)
     queue_recount(session, project.id, actor_id=annotator.id)
     return annotation
 

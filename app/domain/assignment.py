@@ -36,7 +36,9 @@ from app.domain.acknowledgements import pending_acknowledgement
 from app.domain.audit import record_event
 from app.domain.candidates import best_candidates, kind_for_priority
 from app.domain.errors import Conflict, Forbidden, NotFound
+from app.domain.gold_checks import lease_gold_check
 from app.domain.projects import can_reach, current_spec
+from app.domain.work_gate import paused_refusal, work_block
 
 ACTIVE_STATES = ("leased", "submitted")
 MAX_CLAIM_ROUNDS = 25
@@ -237,12 +239,15 @@ def lease_next_assignment(
     On SQLite the caller must have started the transaction with
     :func:`app.db.engine.begin_immediate` before any statement, so that the claim holds the
     write lock from the start (a deferred transaction could fail to upgrade its lock). Asking
-    again while holding a live lease returns that same lease. Raises Forbidden for non-members
-    and Conflict ``spec_acknowledgement_required`` while a newer spec awaits acknowledgement.
+    again while holding a live lease returns that same lease. Raises Forbidden for non-members,
+    Conflict ``spec_acknowledgement_required`` while a newer spec awaits acknowledgement, and
+    the Conflicts of :mod:`app.domain.work_gate` (qualification, quota, cap) before a new lease.
     """
     now = _now(now)
     if not can_reach(session, annotator, project):
-        raise Forbidden("only active members of the project may take its work")
+        raise paused_refusal(session, project, annotator) or Forbidden(
+            "only active members of the project may take its work"
+        )
     if project.archived_at is not None:
         return None
     spec = current_spec(session, project)
@@ -262,6 +267,13 @@ def lease_next_assignment(
     live = _live_lease(session, project, spec, annotator, now)
     if live is not None:
         return live
+    blocked = work_block(session, project, annotator, now)
+    if blocked is not None:
+        raise blocked
+    gold = lease_gold_check(session, project, spec, annotator, now)
+    if gold is not None:
+        audit_assignment(session, "assignment.leased", gold, annotator.id)
+        return gold
     for _ in range(MAX_CLAIM_ROUNDS):
         try:
             assignment = _claim_round(session, project, spec, annotator, now)

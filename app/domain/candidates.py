@@ -14,6 +14,9 @@ non-zero priority (few: re-label and gold work) are sorted by the aging key. The
 are then merged by that key. Both walks read the partial index of open items on (project_id,
 priority), whose entries are in id order within a priority, so neither reads other projects'
 items nor steps over full ones.
+
+Items with a live gold row are never candidates: gold is outside the k-overlap pool and is
+served by :mod:`app.domain.gold_checks` instead.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from app.db.models import Annotation, Assignment, Item, Project, User
+from app.db.engine import epoch_seconds
+from app.db.models import Annotation, Assignment, GoldItem, Item, Project, User
 
 AGING_SECONDS_PER_POINT = 360
 """Waiting this long is worth one priority point."""
@@ -83,6 +87,14 @@ def items_closed_to(
     return mine, labeled
 
 
+def gold_item_ids(project_id: int | BindParameter[int]) -> Select[int]:
+    """Ids of the project's live gold items: outside the k-overlap pool (never served as
+    normal work, never counted as work left; see :mod:`app.domain.gold_checks`)."""
+    return select(GoldItem.item_id).where(
+        GoldItem.project_id == project_id, GoldItem.retired_at.is_(None)
+    )
+
+
 @cache
 def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
     """Best few eligible items: the head of the plain walk plus the head of the ranked ones.
@@ -105,17 +117,16 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
     )
     project_id: BindParameter[int] = bindparam("project_id", type_=Integer)
     mine, labeled = items_closed_to(user_id, project_id)
+    live_gold = gold_item_ids(project_id)
     # ix_items_open_project_id_priority serves both walks: equal project and priority, then id.
     in_project = Item.project_id == project_id
-    if dialect == "sqlite":
-        created = func.julianday(Item.created_at) * 86400.0
-    else:
-        created = func.extract("epoch", Item.created_at)
+    created = epoch_seconds(dialect, Item.created_at)
     eligible = (
         Item.is_full == false(),  # the partial index's condition: full items are not walked
         n_active < bindparam("overlap"),
         Item.id.not_in(mine),
         Item.id.not_in(labeled),
+        Item.id.not_in(live_gold),  # gold items are outside the k-overlap pool
     )
     columns = (Item.id, Item.priority, Item.created_at)
     plain = (

@@ -25,6 +25,7 @@ from app.db.models import (
     Annotation,
     AnnotationTag,
     AuditEvent,
+    GoldItem,
     ImportBatch,
     Item,
     ItemTag,
@@ -261,6 +262,8 @@ class ItemDetail:
     batch: ImportBatch | None
     annotations: list[AnnotationView]
     audit: list[AuditView]
+    gold: GoldItem | None = None
+    """The item's live gold answer, if it is a gold item (leads only see this page)."""
 
 
 def item_detail(session: Session, project: Project, external_id: str) -> ItemDetail:
@@ -318,4 +321,7 @@ def item_detail(session: Session, project: Project, external_id: str) -> ItemDet
         )
     ]
     batch = session.get(ImportBatch, item.import_batch_id) if item.import_batch_id else None
-    return ItemDetail(item, tags, batch, annotations, audit)
+    gold = session.scalar(
+        select(GoldItem).where(GoldItem.item_id == item.id, GoldItem.retired_at.is_(None))
+    )
+    return ItemDetail(item, tags, batch, annotations, audit, gold)

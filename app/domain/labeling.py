@@ -24,7 +24,7 @@ from app.domain.assignment import (
     mark_items_open,
     require_live_lease,
 )
-from app.domain.candidates import items_closed_to
+from app.domain.candidates import gold_item_ids, items_closed_to
 from app.domain.errors import Conflict, NotFound
 from app.domain.projects import current_spec, visible_projects
 from app.domain.stats import queue_recount
@@ -145,8 +145,9 @@ class AnnotatorProgress:
 def count_open_items(session: Session, project: Project, user: User) -> int:
     """Items the annotator could still be given (free slots of items' current rounds).
 
-    Counted as all items minus the blocked ones (full, or already the annotator's), which reads
-    the project's assignments once instead of counting slots item by item.
+    Counted as all items minus the blocked ones (full, already the annotator's, or gold: gold
+    checks come on top of the queue and must not show in it), which reads the project's
+    assignments once instead of counting slots item by item.
     """
     full = (
         select(Assignment.item_id)
@@ -159,7 +160,7 @@ def count_open_items(session: Session, project: Project, user: User) -> int:
         .having(func.count() >= project.overlap)
     )
     mine, labeled = items_closed_to(user.id, project.id)
-    blocked = union(full, mine, labeled).subquery()
+    blocked = union(full, mine, labeled, gold_item_ids(project.id)).subquery()
     total = session.scalar(select(func.count()).where(Item.project_id == project.id)) or 0
     n_blocked = session.scalar(select(func.count()).select_from(blocked)) or 0
     return max(int(total) - int(n_blocked), 0)

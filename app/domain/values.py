@@ -61,3 +61,21 @@ def validate_value(kind: str, spec: SpecVersion, value: Any, *, field: str = "va
                 )
         return float(value)
     raise InvalidInput(f"unknown task kind {kind!r}")
+
+
+def value_matches(kind: str, gold: Any, given: Any, step: float | None = None) -> bool:
+    """Whether ``given`` is the known (gold) answer: the same label (single choice, ordinal),
+    the same set of labels (multi choice), or a number within half a scale ``step`` (exactly
+    equal when the scale has no step)."""
+    if given is None:
+        return False
+    if kind == "multi_choice":
+        return isinstance(gold, list) and isinstance(given, list) and set(gold) == set(given)
+    if kind == "numeric":
+        numbers = (gold, given)
+        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in numbers):
+            return False
+        if step:
+            return abs(float(gold) - float(given)) < step / 2
+        return float(gold) == float(given)
+    return bool(gold == given)

@@ -140,7 +140,7 @@ def task_out(db: Session, assignment: Assignment, project_slug: str) -> TaskOut:
     view = describe_task(db, assignment)
     return TaskOut(
         id=assignment.id,
-        kind=assignment.kind,
+        kind="label" if assignment.kind == "gold" else assignment.kind,  # gold is blind
         project=project_slug,
         spec_version=view.spec_number,
         state=assignment.state,
