@@ -17,7 +17,17 @@ from typing import Any
 
 import polars as pl
 import psycopg
-from sqlalchemy import Engine, Select, Text, cast, create_engine, event, text, type_coerce
+from sqlalchemy import (
+    Engine,
+    Select,
+    Text,
+    cast,
+    create_engine,
+    event,
+    func,
+    text,
+    type_coerce,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -152,6 +162,13 @@ def json_as_text(session: Session, column: Any) -> Any:
     return type_coerce(column, Text) if is_sqlite(session) else cast(column, Text)
 
 
+def epoch_seconds(dialect: str, column: Any) -> Any:
+    """A timestamp column as seconds since the Unix epoch (a float), in SQL."""
+    if dialect == "sqlite":
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return func.extract("epoch", column)
+
+
 def read_frame(
     session: Session, query: Select[*tuple[Any, ...]], schema: dict[str, Any]
 ) -> pl.DataFrame:
@@ -164,7 +181,9 @@ def read_frame(
     bulk.
     """
     connection = session.connection()
-    compiled = query.compile(dialect=connection.dialect)
+    compiled = query.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
     driver = connection.connection.driver_connection
     if isinstance(driver, psycopg.Connection):
         buffer = io.BytesIO()

@@ -6,28 +6,52 @@ excluded) and the current spec version's assignments.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import func, select
+import polars as pl
+from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
+from app.db.engine import epoch_seconds, read_frame
 from app.db.models import Annotation, Assignment, Item, Project, User
 
 DAYS = 14
+WEEKS = 6
 
 
 @dataclass(frozen=True)
 class AnnotatorPace:
-    """One annotator's output in the project."""
+    """One annotator's output in the project.
 
+    Times come from the labeling page's own measurement (``duration_ms``: time on the item);
+    ``items_per_hour`` is the number of timed labels per hour spent on them.
+    """
+
+    user_id: int
     handle: str
     n_labels: int
     median_seconds: float | None
+    p90_seconds: float | None
+    items_per_hour: float | None
     n_unclear: int
     n_skipped: int
+    n_finished: int
+    """Submitted plus skipped assignments: the base of the skip rate."""
+    last_active: datetime | None
+    weekly: list[tuple[date, int]]
+    """Labels per week (weeks starting Monday, UTC) over the last ``WEEKS`` weeks, oldest first."""
+
+    @property
+    def skip_rate(self) -> float | None:
+        """Skips per finished assignment."""
+        return self.n_skipped / self.n_finished if self.n_finished else None
+
+    @property
+    def unclear_rate(self) -> float | None:
+        """ "Unclear spec" flags per label."""
+        return self.n_unclear / self.n_labels if self.n_labels else None
 
 
 @dataclass(frozen=True)
@@ -72,39 +96,88 @@ def work_stats(session: Session, project: Project, *, now: datetime | None = Non
     needed = n_items * project.overlap
     pace = sum(n for _, n in per_day[-7:]) / 7
     eta = (needed - done) / pace if pace and needed > done else (0.0 if needed <= done else None)
-    return WorkStats(per_day, n_items, needed, min(done, needed), eta, _people(session, project))
+    return WorkStats(
+        per_day, n_items, needed, min(done, needed), eta, _people(session, project, now)
+    )
 
 
-def _people(session: Session, project: Project) -> list[AnnotatorPace]:
-    rows = session.execute(
-        select(User.handle, Annotation.duration_ms, Annotation.unclear)
-        .select_from(Annotation)
-        .join(User, User.id == Annotation.user_id)
-        .where(Annotation.project_id == project.id, Annotation.retracted_at.is_(None))
-    ).all()
-    skips = dict(
+def week_start(day: date) -> date:
+    """The Monday of ``day``'s week."""
+    return day - timedelta(days=day.weekday())
+
+
+def label_frame(session: Session, project: Project) -> pl.DataFrame:
+    """The project's live labels: user_id, t (epoch seconds), duration_ms, unclear (0/1)."""
+    dialect = session.get_bind().dialect.name
+    return read_frame(
+        session,
+        select(
+            Annotation.user_id,
+            epoch_seconds(dialect, Annotation.created_at),
+            Annotation.duration_ms,
+            cast(Annotation.unclear, Integer),  # PostgreSQL's CSV spells booleans t/f
+        ).where(Annotation.project_id == project.id, Annotation.retracted_at.is_(None)),
+        {"user_id": pl.Int64, "t": pl.Float64, "duration_ms": pl.Int64, "unclear": pl.Int64},
+    )
+
+
+def _people(session: Session, project: Project, now: datetime) -> list[AnnotatorPace]:
+    """Everyone who labeled or skipped in the project, by handle."""
+    labels = label_frame(session, project)
+    first_week = week_start(now.date()) - timedelta(weeks=WEEKS - 1)
+    origin = datetime.combine(first_week, datetime.min.time(), tzinfo=UTC).timestamp()
+    per_person = labels.group_by("user_id").agg(
+        n=pl.len(),
+        median=pl.col("duration_ms").median() / 1000,
+        p90=pl.col("duration_ms").quantile(0.9, "linear") / 1000,
+        timed=pl.col("duration_ms").count(),
+        seconds=pl.col("duration_ms").sum() / 1000,
+        unclear=pl.col("unclear").sum(),
+        last=pl.col("t").max(),
+        weeks=((pl.col("t") - origin) // (7 * 86400)).filter(pl.col("t") >= origin),
+    )
+    finished = dict(
         session.execute(
-            select(User.handle, func.count())
-            .select_from(Assignment)
-            .join(User, User.id == Assignment.user_id)
-            .where(Assignment.project_id == project.id, Assignment.state == "skipped")
-            .group_by(User.handle)
+            select(Assignment.user_id, func.count())
+            .where(
+                Assignment.project_id == project.id,
+                Assignment.state.in_(("submitted", "skipped")),
+            )
+            .group_by(Assignment.user_id)
         ).all()
     )
-    by_person: dict[str, list[tuple[int | None, bool]]] = {}
-    for handle, duration, unclear in rows:
-        by_person.setdefault(handle, []).append((duration, unclear))
+    skips = dict(
+        session.execute(
+            select(Assignment.user_id, func.count())
+            .where(Assignment.project_id == project.id, Assignment.state == "skipped")
+            .group_by(Assignment.user_id)
+        ).all()
+    )
+    rows = {row["user_id"]: row for row in per_person.iter_rows(named=True)}
+    ids = set(rows) | set(skips)
+    handles = dict(session.execute(select(User.id, User.handle).where(User.id.in_(ids))).all())
     people = []
-    for handle in sorted(set(by_person) | set(skips)):
-        mine = by_person.get(handle, [])
-        times = [d / 1000 for d, _ in mine if d is not None]
+    for user_id in sorted(ids, key=lambda i: handles[i]):
+        row = rows.get(user_id)
+        counts = [0] * WEEKS
+        for index in row["weeks"] if row else []:
+            if index < WEEKS:  # labels stamped after ``now`` are in none of these weeks
+                counts[int(index)] += 1
         people.append(
             AnnotatorPace(
-                handle,
-                len(mine),
-                statistics.median(times) if times else None,
-                sum(1 for _, unclear in mine if unclear),
-                int(skips.get(handle, 0)),
+                user_id=user_id,
+                handle=handles[user_id],
+                n_labels=row["n"] if row else 0,
+                median_seconds=row["median"] if row else None,
+                p90_seconds=row["p90"] if row else None,
+                items_per_hour=(
+                    3600 * row["timed"] / row["seconds"] if row and row["seconds"] else None
+                ),
+                n_unclear=row["unclear"] if row else 0,
+                n_skipped=int(skips.get(user_id, 0)),
+                n_finished=int(finished.get(user_id, 0)),
+                last_active=datetime.fromtimestamp(row["last"], UTC) if row else None,
+                weekly=[(first_week + timedelta(weeks=w), n) for w, n in enumerate(counts)],
             )
         )
     return people

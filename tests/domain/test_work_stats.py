@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from app.db.base import utcnow
 from app.domain.annotations import submit_assignment
 from app.domain.assignment import lease_next_assignment, skip_assignment
-from app.domain.work_stats import DAYS, work_stats
+from app.domain.work_stats import DAYS, week_start, work_stats
 from tests.domain.test_assignment import add_items, team
 from tests.factories import make_project
 
@@ -37,8 +37,15 @@ def test_pace_backlog_and_eta_follow_the_labels(session: Session) -> None:
     assert stats.eta_days is not None and stats.eta_days == (8 - 2) / (2 / 7)
     pace = {p.handle: p for p in stats.people}
     assert (pace[ann.handle].n_labels, pace[ann.handle].median_seconds) == (2, 4.0)
-    assert pace[ann.handle].n_unclear == 1
-    assert (pace[bob.handle].n_labels, pace[bob.handle].n_skipped) == (0, 1)
+    assert pace[ann.handle].n_unclear == 1 and pace[ann.handle].unclear_rate == 0.5
+    # 2 labels in 8 s of labeling time: 900 an hour; p90 interpolates between 3 s and 5 s
+    assert pace[ann.handle].items_per_hour == 900.0
+    assert pace[ann.handle].p90_seconds == 4.8
+    assert pace[ann.handle].weekly[-1] == (week_start(now.date()), 2)
+    assert sum(n for _, n in pace[ann.handle].weekly) == 2 and len(pace[ann.handle].weekly) == 6
+    bob_pace = pace[bob.handle]
+    assert (bob_pace.n_labels, bob_pace.n_skipped, bob_pace.skip_rate) == (0, 1, 1.0)
+    assert bob_pace.last_active is None and bob_pace.median_seconds is None
 
 
 def test_no_recent_labels_means_no_estimate(session: Session) -> None:
