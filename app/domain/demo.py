@@ -34,6 +34,7 @@ from app.db.models import (
 )
 from app.domain import demo_texts as texts
 from app.domain.audit import record_event
+from app.domain.demo_gold import add_demo_gold
 from app.domain.errors import Conflict
 from app.domain.people import create_user
 from app.domain.projects import LabelInput, ProjectInput, add_member, create_project
@@ -305,6 +306,7 @@ def load_demo(session: Session, *, seed: int = 7) -> DemoResult:
     project, spec, tags = _create_project(session, lead, [users[a.key] for a in ANNOTATORS])
     items = _create_items(session, plan, project, tags, lead)
     n_annotations = _create_work(session, plan, spec, items, users, tags)
+    add_demo_gold(session, plan, project, items, lead)
     record_event(
         session,
         "demo.loaded",

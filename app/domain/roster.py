@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
@@ -284,3 +284,26 @@ def parse_quota(value: Any) -> int | None:
         "the quota is not valid",
         field_errors={"daily_quota": f"a whole number from 1 to {MAX_DAILY_QUOTA}, or empty"},
     )
+
+
+def open_notices(session: Session, project: Project) -> list[tuple[Notice, User]]:
+    """The project's unresolved notices for leads, newest first, with the person concerned."""
+    rows = session.execute(
+        select(Notice, User)
+        .join(User, User.id == Notice.user_id)
+        .where(Notice.project_id == project.id, Notice.resolved_at.is_(None))
+        .order_by(Notice.created_at.desc(), Notice.id.desc())
+    )
+    return [(notice, user) for notice, user in rows]
+
+
+def open_notice_counts(session: Session, project_ids: list[int]) -> dict[int, int]:
+    """How many unresolved notices each of these projects has (projects without any: absent)."""
+    if not project_ids:
+        return {}
+    rows = session.execute(
+        select(Notice.project_id, func.count())
+        .where(Notice.project_id.in_(project_ids), Notice.resolved_at.is_(None))
+        .group_by(Notice.project_id)
+    )
+    return {project_id: int(n) for project_id, n in rows}

@@ -288,3 +288,25 @@ def test_farid_rushes_and_everyone_works_in_the_past(session: Session, demo: Dem
     assert medians[FARID] < min(v for k, v in medians.items() if k != FARID)
     days = {at.date() for at in session.scalars(select(Assignment.finished_at)) if at is not None}
     assert len(days) >= 8
+
+
+def test_demo_gold_is_unanimous_plain_work_and_takes_nothing_away(
+    session: Session, demo: DemoResult
+) -> None:
+    from app.db.models import GoldItem
+    from app.domain.demo_gold import N_CHECKS, N_QUALIFICATION
+
+    gold = session.scalars(select(GoldItem)).all()
+    purposes = Counter(g.purpose for g in gold)
+    assert purposes == {"qualification": N_QUALIFICATION, "check": N_CHECKS}
+    assert {g.value for g in gold if g.purpose == "qualification"} == set(LABELS)
+    for g in gold:
+        labels = set(
+            session.scalars(select(Annotation.value).where(Annotation.item_id == g.item_id))
+        )
+        assert labels == {g.value} and g.explanation
+        assert session.scalar(select(func.count()).where(ItemTag.item_id == g.item_id)) == 0
+        per_item = session.scalar(select(func.count()).where(Annotation.item_id == g.item_id))
+        assert per_item == 3  # already complete: no open work became gold
+    project = session.scalars(select(Project)).one()
+    assert not project.requires_qualification and project.gold_share == 0

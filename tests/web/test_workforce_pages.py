@@ -69,6 +69,7 @@ def test_a_lead_sees_figures_reasons_and_notices(
     assert "ann" in csv.text.splitlines()[1]
     bad = client.get("/projects/crew/workforce/weekly?format=xlsx&weeks=0")
     assert bad.status_code == 422
+    assert "1 notice" in client.get("/").text  # the lead's home points at it
     # Reinstating from the notice resolves it and brings the lead back here.
     with session_scope(make_session_factory(app.state.engine)) as s:
         bo_id = get_user_by_email(s, "bo@example.test").id
@@ -76,6 +77,7 @@ def test_a_lead_sees_figures_reasons_and_notices(
     assert back.status_code == 303 and back.headers["location"] == "/projects/crew/workforce/"
     after = client.get("/projects/crew/workforce/").text
     assert "Notices" not in after and "paused automatically" not in after
+    assert "1 notice" not in client.get("/").text
 
 
 def test_annotators_may_not_see_the_workforce_page(

@@ -13,10 +13,8 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
-from sqlalchemy import select
 
-from app.db.models import Notice, User
-from app.domain.roster import resume_member
+from app.domain.roster import open_notices, resume_member
 from app.domain.workforce import workforce_report
 from app.web.api.workforce import weekly_download
 from app.web.auth import LEAD
@@ -36,12 +34,7 @@ class WorkforcePagesController(Controller):
         """Project figures, open notices and every member with what needs attention."""
         project = reachable_project(db, viewer, slug)
         report = workforce_report(db, project)
-        notices = db.execute(
-            select(Notice, User)
-            .join(User, User.id == Notice.user_id)
-            .where(Notice.project_id == project.id, Notice.resolved_at.is_(None))
-            .order_by(Notice.created_at.desc())
-        ).all()
+        notices = open_notices(db, project)
         return Template(
             "workforce/page.html",
             context={
