@@ -11,7 +11,6 @@ and a password; accepting logs the person in with a fresh session and opens the 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -20,7 +19,6 @@ from litestar.response import Redirect, Response, Template
 from sqlalchemy.orm import Session
 
 from app.db.models import Project
-from app.domain.credentials import start_web_session
 from app.domain.errors import DomainError, InvalidInput
 from app.domain.invites import (
     DEFAULT_VALID_DAYS,
@@ -45,10 +43,10 @@ from app.domain.workforce_rules import (
     set_workforce_rules,
     workforce_rules,
 )
-from app.settings import Settings
-from app.web.auth import LEAD, PUBLIC, SESSION_COOKIE, Viewer
+from app.web.auth import LEAD, PUBLIC, Viewer
 from app.web.controllers.forms import FormData, field
 from app.web.controllers.projects import reachable_project
+from app.web.controllers.session import logged_in
 from app.web.deps import CurrentViewer, Db, MaybeViewer
 from app.web.htmx import is_htmx, page_or_partial, redirect_after_post
 
@@ -298,7 +296,6 @@ class InvitePagesController(Controller):
         data: FormData,
     ) -> Response[Any]:
         """Accept: set up the login, join the project, log in afresh and open the project."""
-        settings: Settings = request.app.state.settings
         name = field(data, "name")
         try:
             user, project = accept_invite(
@@ -315,25 +312,7 @@ class InvitePagesController(Controller):
         except DomainError as exc:
             db.rollback()
             return _invite_page(db, maybe_viewer, token, problem=exc)
-        raw = start_web_session(
-            db,
-            user,
-            lifetime=timedelta(hours=settings.session_hours),
-            user_agent=request.headers.get("user-agent", ""),
-            replaces=request.cookies.get(SESSION_COOKIE),
-        )
-        db.commit()
-        response: Response[Any] = Redirect(f"/projects/{project.slug}", status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            raw,
-            httponly=True,
-            samesite="lax",
-            secure=settings.is_production,
-            path="/",
-            max_age=settings.session_hours * 3600,
-        )
-        return response
+        return logged_in(request, db, user, f"/projects/{project.slug}")
 
 
 def _invite_page(

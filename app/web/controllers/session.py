@@ -8,7 +8,9 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.params import FromQuery
 from litestar.response import Redirect, Response, Template
+from sqlalchemy.orm import Session
 
+from app.db.models import User
 from app.domain.credentials import authenticate, end_web_session, start_web_session
 from app.domain.errors import RateLimited, Unauthenticated
 from app.settings import Settings
@@ -22,6 +24,33 @@ def _safe_next(target: str) -> str:
     if target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/"
+
+
+def logged_in(
+    request: Request[Any, Any, Any], db: Session, user: User, target: str
+) -> Response[Any]:
+    """Start a fresh session for ``user`` (replacing the request's own, so a session id never
+    survives a login), commit, and redirect to ``target`` with the session cookie set."""
+    settings: Settings = request.app.state.settings
+    raw = start_web_session(
+        db,
+        user,
+        lifetime=timedelta(hours=settings.session_hours),
+        user_agent=request.headers.get("user-agent", ""),
+        replaces=request.cookies.get(SESSION_COOKIE),
+    )
+    db.commit()
+    response: Response[Any] = Redirect(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        raw,
+        httponly=True,
+        samesite="lax",
+        secure=settings.is_production,
+        path="/",
+        max_age=settings.session_hours * 3600,
+    )
+    return response
 
 
 class SessionController(Controller):
@@ -54,25 +83,7 @@ class SessionController(Controller):
             db.commit()  # the failed attempt counts toward the rate limit
             context = {"next": target, "error": exc.message, "email": email}
             return Template("auth/login.html", context=context, status_code=exc.status_code)
-        raw = start_web_session(
-            db,
-            user,
-            lifetime=timedelta(hours=settings.session_hours),
-            user_agent=request.headers.get("user-agent", ""),
-            replaces=request.cookies.get(SESSION_COOKIE),
-        )
-        db.commit()
-        response: Response[Any] = Redirect(target, status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            raw,
-            httponly=True,
-            samesite="lax",
-            secure=settings.is_production,
-            path="/",
-            max_age=settings.session_hours * 3600,
-        )
-        return response
+        return logged_in(request, db, user, target)
 
     @post("/logout", opt=ANY_USER, sync_to_thread=True)
     def logout(self, db: Db, viewer: CurrentViewer) -> Response[Any]:
