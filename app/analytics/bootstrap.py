@@ -5,12 +5,15 @@ is a vector of weights (how often each item was drawn), and alpha depends on the
 weighted sums of per-item quantities: the item's disagreement ``sum o_u d`` and its value counts
 (nominal, ratio), its coincidences and value counts (ordinal, whose distances follow the resampled
 marginals) or its moments (interval). So all resamples together cost one weights matrix per chunk
-and a matrix product, never a Python loop over items. Resamples whose alpha is undefined (no
-variation among the drawn values) are dropped; with fewer than half defined there is no interval.
+and a matrix product, never a Python loop over items; and where many items are alike (labels,
+a few ratings each) the draws are made over the distinct kinds of item, not the items.
+Resamples whose alpha is undefined (no variation among the drawn values) are dropped; with fewer
+than half defined there is no interval.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +39,8 @@ from app.analytics.coincidence import (
 
 CHUNK_CELLS = 1 << 22
 """Resample x item weights held at once (32 MB as floats)."""
+PATTERN_GAIN = 4
+"""Resample distinct items instead of items when there are at least this many items per kind."""
 
 Finish = Callable[[FloatArray], tuple[FloatArray, FloatArray, FloatArray]]
 """Weighted sums (R x K) to (sum o d, sum n_c n_k d, n) per resample."""
@@ -72,6 +77,36 @@ class Resampler:
         table = self._design.dense()
         # One product gives both the level's sums and how many drawn items hold mixed values.
         self._table = None if table is None else np.column_stack([self._mixed, table])
+
+    def patterns(self) -> tuple[Resampler, IntArray] | None:
+        """This resampler over the distinct items, and which distinct item each item is.
+
+        Items whose per-item sums (and first value) are equal weigh in identically, so drawing n
+        items uniformly is drawing how many of each distinct kind from a multinomial with their
+        frequencies: the same distribution of resampled alphas, at the cost of the distinct
+        kinds instead of the items (a few dozen for labels and three ratings an item). None when
+        the items barely repeat, or when there is no dense table to compress.
+        """
+        if self._table is None:
+            return None
+        rows = np.ascontiguousarray(np.column_stack([self._table, self._first]))
+        # Group rows by a hash of their bits (sorting the rows themselves is ten times slower),
+        # then check that each row equals its kind's first row: a collision keeps the items.
+        key = np.zeros(len(rows), dtype=np.uint64)
+        for column in rows.view(np.uint64).T:
+            key = key * np.uint64(31) + _mix(column)
+        _, first, kind = np.unique(key, return_index=True, return_inverse=True)
+        if first.size * PATTERN_GAIN > self.n_units:
+            return None
+        distinct = rows[first]
+        if not np.array_equal(distinct[kind], rows):
+            return None
+        twin = copy.copy(self)
+        twin.n_units = distinct.shape[0]
+        twin._table = distinct[:, :-1]
+        twin._mixed = distinct[:, 0]
+        twin._first = distinct[:, -1]
+        return twin, kind.reshape(-1).astype(np.int64)
 
     def alphas(self, weights: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
         """Alpha per row of item weights (R x items), and whether each is defined."""
@@ -118,24 +153,42 @@ def bootstrap_alpha(
     resampler = Resampler(p, level, distances)
     rng = np.random.default_rng(seed)
     n_units = p.n_units
-    step = max(1, CHUNK_CELLS // n_units)
-    draw_type = np.int32 if n_units < 1 << 31 else np.int64
+    patterns = resampler.patterns()
     kept: list[FloatArray] = []
-    for start in range(0, resamples, step):
-        rows = min(step, resamples - start)
-        # 32-bit draws are several times faster than 64-bit ones.
-        draws = rng.integers(0, n_units, size=(rows, n_units), dtype=draw_type)
-        weights = np.empty((rows, n_units))
-        for row in range(rows):
-            weights[row] = np.bincount(draws[row], minlength=n_units)
-        alphas, defined = resampler.alphas(weights)
-        kept.append(alphas[defined])
+    if patterns is not None:
+        distinct, kind = patterns
+        frequency = np.bincount(kind, minlength=distinct.n_units)
+        step = max(1, CHUNK_CELLS // distinct.n_units)
+        for start in range(0, resamples, step):
+            rows = min(step, resamples - start)
+            counts = rng.multinomial(n_units, frequency / n_units, size=rows)
+            alphas, defined = distinct.alphas(counts.astype(np.float64))
+            kept.append(alphas[defined])
+    else:
+        step = max(1, CHUNK_CELLS // n_units)
+        draw_type = np.int32 if n_units < 1 << 31 else np.int64
+        for start in range(0, resamples, step):
+            rows = min(step, resamples - start)
+            # 32-bit draws are several times faster than 64-bit ones.
+            draws = rng.integers(0, n_units, size=(rows, n_units), dtype=draw_type)
+            weights = np.empty((rows, n_units))
+            for row in range(rows):
+                weights[row] = np.bincount(draws[row], minlength=n_units)
+            alphas, defined = resampler.alphas(weights)
+            kept.append(alphas[defined])
     defined_alphas = np.concatenate(kept)
     if 2 * defined_alphas.size < resamples:
         return None
     tail = (1.0 - confidence) / 2
     low, high = np.quantile(defined_alphas, [tail, 1.0 - tail])
     return float(low), float(high)
+
+
+def _mix(bits: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """SplitMix64's finalizer: every input bit moves every output bit."""
+    z = (bits ^ (bits >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return np.asarray(z ^ (z >> np.uint64(31)), dtype=np.uint64)
 
 
 def _sparse_sums(design: _Design, weights: FloatArray) -> FloatArray:

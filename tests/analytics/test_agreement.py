@@ -754,3 +754,34 @@ def test_per_annotator_and_per_label_slices_equal_measuring_each_subset_alone(
                 Settings("nominal", ("no", "yes"), resamples=50),
             )
             assert (fast.alpha, fast.ci, fast.why) == (slow.alpha, slow.ci, slow.why)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_resampling_kinds_of_item_is_resampling_items(level: Level) -> None:
+    # Given many items that are alike (5 values, 3 ratings an item)
+    items, annotators, values = agreeing(2000, 3, seed=4)
+    p = pairable(items, annotators, values, numeric=level in ("interval", "ratio"))
+    resampler = Resampler(p, level)
+    patterns = resampler.patterns()
+    assert patterns is not None
+    distinct, kind = patterns
+    assert distinct.n_units * 4 <= p.n_units and kind.size == p.n_units
+    # Then any item weights give the same alphas as their totals per kind of item
+    weights = np.random.default_rng(9).integers(0, 3, (6, p.n_units)).astype(float)
+    per_kind = np.stack([np.bincount(kind, row, minlength=distinct.n_units) for row in weights])
+    expected, expected_defined = resampler.alphas(weights)
+    got, defined = distinct.alphas(per_kind)
+    assert (defined == expected_defined).all()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_the_interval_is_the_same_drawn_over_kinds_or_over_items(
+    level: Level, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items, annotators, values = agreeing(2000, 3, seed=4)
+    by_kind = bootstrap_alpha(items, annotators, values, level=level, resamples=1000, seed=1)
+    monkeypatch.setattr("app.analytics.bootstrap.PATTERN_GAIN", 10**9)
+    by_item = bootstrap_alpha(items, annotators, values, level=level, resamples=1000, seed=1)
+    assert by_kind is not None and by_item is not None and by_kind != by_item
+    assert by_kind == pytest.approx(by_item, abs=0.02)
