@@ -43,6 +43,7 @@ from app.analytics.coincidence import (
     as_codes,
     disagreements,
     expected_disagreement,
+    find_duplicate,
     observed_coincidences,
     observed_disagreement,
     pairable,
@@ -125,11 +126,14 @@ def encode_ratings(
     stay numbers. Nulls and repeated (item, annotator) pairs raise ValueError naming the row.
     """
     _check_level(level)
-    checked = _checked_frame(frame)
+    checked = _checked_frame(frame, repeats=False)
     if checked["value"].dtype.is_nested():
         raise ValueError("value holds lists: use masi_alpha or one_vs_rest for multi-choice")
     items, item_labels = _factorize(checked["item"])
     annotators, annotator_labels = _factorize(checked["annotator"])
+    repeated = find_duplicate(items, annotators)
+    if repeated is not None:
+        raise ValueError(_repeated(annotator_labels[repeated[1]], item_labels[repeated[0]]))
     column = checked["value"]
     value_labels: tuple[object, ...] | None
     if level in ("interval", "ratio"):
@@ -286,7 +290,15 @@ def _result(p: Pairable, observed: float, expected: float) -> AlphaResult:
     return AlphaResult(alpha, p.n_units, p.n_values, p.n_annotations, None)
 
 
-def _checked_frame(frame: pl.DataFrame) -> pl.DataFrame:
+def _repeated(annotator: object, item: object) -> str:
+    return (
+        f"annotator {annotator!r} rated item {item!r} more than once; "
+        "keep one rating per (item, annotator)"
+    )
+
+
+def _checked_frame(frame: pl.DataFrame, *, repeats: bool = True) -> pl.DataFrame:
+    """The three columns, refusing nulls and (with ``repeats``) repeated (item, annotator)."""
     missing = [name for name in ("item", "annotator", "value") if name not in frame.columns]
     if missing:
         raise ValueError(f"ratings frame lacks column(s) {', '.join(missing)}")
@@ -296,13 +308,12 @@ def _checked_frame(frame: pl.DataFrame) -> pl.DataFrame:
         if nulls:
             first = int(checked[name].is_null().arg_true()[0])
             raise ValueError(f"{name} is null in row {first} ({nulls} null(s)); drop or fill them")
+    if not repeats:
+        return checked
     repeated = checked.select(pl.struct("item", "annotator").is_duplicated()).to_series()
     if repeated.any():
         row = checked.filter(repeated).row(0, named=True)
-        raise ValueError(
-            f"annotator {row['annotator']!r} rated item {row['item']!r} more than once; "
-            "keep one rating per (item, annotator)"
-        )
+        raise ValueError(_repeated(row["annotator"], row["item"]))
     return checked
 
 
@@ -320,8 +331,21 @@ def _set_frame(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _factorize(column: pl.Series) -> tuple[IntArray, tuple[object, ...]]:
     """Codes 0..K-1 in sorted order of the distinct values, and those values."""
-    codes = (column.rank("dense") - 1).cast(pl.Int64).to_numpy()
-    return codes, tuple(column.unique().sort().to_list())
+    if column.dtype.is_integer() and column.len():
+        # Ids (items, people): a lookup table over the id range, no sort.
+        raw = column.to_numpy().astype(np.int64, copy=False)
+        low = int(raw.min())
+        if int(raw.max()) - low < 4 * raw.size + 1024:
+            present = np.bincount(raw - low) > 0
+            lookup = np.cumsum(present) - 1
+            return lookup[raw - low], tuple((np.flatnonzero(present) + low).tolist())
+    distinct = column.unique().sort()
+    if 8 * distinct.len() < column.len():
+        # Few distinct values (labels): one hash lookup per value instead of a sort.
+        codes = column.replace_strict(distinct, pl.int_range(distinct.len(), eager=True))
+    else:
+        codes = column.rank("dense") - 1
+    return codes.cast(pl.Int64).to_numpy(), tuple(distinct.to_list())
 
 
 def _code_by_order(

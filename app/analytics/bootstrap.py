@@ -29,6 +29,7 @@ from app.analytics.coincidence import (
     Pairable,
     categories_of,
     category_distance,
+    distinct_rows,
     expected_disagreement,
     interval_unit_disagreement,
     pairable,
@@ -89,24 +90,18 @@ class Resampler:
         """
         if self._table is None:
             return None
-        rows = np.ascontiguousarray(np.column_stack([self._table, self._first]))
-        # Group rows by a hash of their bits (sorting the rows themselves is ten times slower),
-        # then check that each row equals its kind's first row: a collision keeps the items.
-        key = np.zeros(len(rows), dtype=np.uint64)
-        for column in rows.view(np.uint64).T:
-            key = key * np.uint64(31) + _mix(column)
-        _, first, kind = np.unique(key, return_index=True, return_inverse=True)
-        if first.size * PATTERN_GAIN > self.n_units:
+        rows = np.column_stack([self._table, self._first])
+        grouped = distinct_rows(rows)
+        if grouped is None or grouped[0].size * PATTERN_GAIN > self.n_units:
             return None
+        first, kind = grouped
         distinct = rows[first]
-        if not np.array_equal(distinct[kind], rows):
-            return None
         twin = copy.copy(self)
         twin.n_units = distinct.shape[0]
         twin._table = distinct[:, :-1]
         twin._mixed = distinct[:, 0]
         twin._first = distinct[:, -1]
-        return twin, kind.reshape(-1).astype(np.int64)
+        return twin, kind
 
     def alphas(self, weights: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
         """Alpha per row of item weights (R x items), and whether each is defined."""
@@ -182,13 +177,6 @@ def bootstrap_alpha(
     tail = (1.0 - confidence) / 2
     low, high = np.quantile(defined_alphas, [tail, 1.0 - tail])
     return float(low), float(high)
-
-
-def _mix(bits: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """SplitMix64's finalizer: every input bit moves every output bit."""
-    z = (bits ^ (bits >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return np.asarray(z ^ (z >> np.uint64(31)), dtype=np.uint64)
 
 
 def _sparse_sums(design: _Design, weights: FloatArray) -> FloatArray:

@@ -121,6 +121,31 @@ def _crowded(keys: IntArray) -> IntArray:
     return suspects
 
 
+def distinct_rows(rows: FloatArray) -> tuple[IntArray, IntArray] | None:
+    """Group equal rows: the index of each group's first row and each row's group, or None if
+    two different rows hashed alike (rare; the caller then works row by row).
+
+    Hashes every row's bits (sorting the rows themselves is about ten times slower) and checks
+    each row against its group's first row.
+    """
+    rows = np.ascontiguousarray(rows, dtype=np.float64)
+    key = np.zeros(len(rows), dtype=np.uint64)
+    for column in rows.view(np.uint64).T:
+        key = key * np.uint64(31) + _mix(column)
+    _, first, group = np.unique(key, return_index=True, return_inverse=True)
+    group = group.reshape(-1).astype(np.int64)
+    if not np.array_equal(rows[first][group], rows):
+        return None
+    return first.astype(np.int64), group
+
+
+def _mix(bits: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """SplitMix64's finalizer: every input bit moves every output bit."""
+    z = (bits ^ (bits >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return np.asarray(z ^ (z >> np.uint64(31)), dtype=np.uint64)
+
+
 @dataclass(frozen=True)
 class Pairable:
     """The values of pairable units, one entry per value, with unit indices 0..P-1."""

@@ -26,6 +26,7 @@ from app.analytics.agreement import (
 )
 from app.analytics.bootstrap import bootstrap_alpha
 from app.analytics.coincidence import FloatArray, IntArray, Level
+from app.analytics.leave_one_out import annotator_alphas
 
 Measure = Literal["nominal", "ordinal", "interval", "masi"]
 """How values are compared: a level of measurement, or MASI for label sets."""
@@ -229,16 +230,30 @@ def by_annotator(ratings: pl.DataFrame, settings: Settings) -> list[Slice]:
     encoded = encode_ratings(ratings, level=settings.measure, value_order=order)
     coded = Coded(encoded.items, encoded.annotators, encoded.values, settings.measure)
     overall = krippendorff_alpha(coded.items, coded.annotators, coded.values, level=coded.level)
+    fast = annotator_alphas(coded.items, coded.annotators, coded.values, level=coded.level)
+    n_own = np.bincount(coded.annotators, minlength=len(encoded.annotator_labels))
     slices = []
     names = {code: str(name) for code, name in enumerate(encoded.annotator_labels)}
     for code in sorted(names, key=names.__getitem__):
         mine = coded.annotators == code
-        theirs = np.zeros(len(encoded.item_labels), dtype=np.bool_)
-        theirs[coded.items[mine]] = True
-        shared = measure_coded(names[code], coded.where(theirs[coded.items]), settings)
-        rest = coded.where(~mine)
-        others = krippendorff_alpha(rest.items, rest.annotators, rest.values, level=rest.level)
-        _add_effect(shared, int(mine.sum()), overall, others)
+        if fast is not None and settings.resamples == 0:  # point estimates: no masks at all
+            shared = _judged(names[code], fast[code].shared, None, settings)
+            without = fast[code].without
+        else:
+            theirs = np.zeros(len(encoded.item_labels), dtype=np.bool_)
+            theirs[coded.items[mine]] = True
+            point = fast[code].shared if fast is not None else None
+            shared = measure_coded(
+                names[code], coded.where(theirs[coded.items]), settings, point=point
+            )
+            if fast is not None:
+                without = fast[code].without
+            else:
+                rest = coded.where(~mine)
+                without = krippendorff_alpha(
+                    rest.items, rest.annotators, rest.values, level=rest.level
+                ).alpha
+        _add_effect(shared, int(n_own[code]), overall, without)
         slices.append(shared)
     return slices
 
@@ -252,15 +267,11 @@ def _by_annotator_sets(ratings: pl.DataFrame, settings: Settings) -> list[Slice]
             str(annotator), ratings.filter(pl.col("item").is_in(theirs.to_list())), settings
         )
         others = masi_alpha(ratings.filter(pl.col("annotator") != annotator))
-        _add_effect(shared, int(theirs.len()), overall, others)
+        _add_effect(shared, int(theirs.len()), overall, others.alpha)
         slices.append(shared)
     return slices
 
 
-def _add_effect(shared: Slice, n_own: int, overall: AlphaResult, others: AlphaResult) -> None:
-    effect = (
-        overall.alpha - others.alpha
-        if overall.alpha is not None and others.alpha is not None
-        else None
-    )
-    shared.extra.update(n_own=n_own, alpha_without=others.alpha, loo_effect=effect)
+def _add_effect(shared: Slice, n_own: int, overall: AlphaResult, without: float | None) -> None:
+    effect = overall.alpha - without if overall.alpha is not None and without is not None else None
+    shared.extra.update(n_own=n_own, alpha_without=without, loo_effect=effect)

@@ -118,23 +118,24 @@ def load_ratings(session: Session, project: Project, selection: SpecSelection) -
     JSON values row by row in Python would cost more than the whole analysis.
     """
     text = json_as_text(session, Annotation.value)
-    query = select(Annotation.item_id, Annotation.user_id, text, Annotation.label_round).where(
+    columns: dict[str, Any] = {"item_id": pl.Int64, "annotator": pl.Int64, "json": pl.String}
+    query = select(Annotation.item_id, Annotation.user_id, text).where(
         Annotation.project_id == project.id, Annotation.retracted_at.is_(None)
     )
+    # The unit is the item (an integer: cheaper to code than text); with every version's
+    # labels, each of an item's labeling rounds is a unit of its own.
+    unit = pl.col("item_id")
     if selection == "current":
         query = query.join(
             Item, (Item.id == Annotation.item_id) & (Item.label_round == Annotation.label_round)
         )
-    elif selection != "all":
+    elif selection == "all":
+        query = query.add_columns(Annotation.label_round)
+        columns["round"] = pl.Int64
+        unit = pl.concat_str([unit.cast(pl.String), pl.lit("@"), pl.col("round").cast(pl.String)])
+    else:
         query = query.where(selected(selection))
-    raw = read_frame(
-        session,
-        query,
-        {"item_id": pl.Int64, "annotator": pl.Int64, "json": pl.String, "round": pl.Int64},
-    )
-    unit = pl.col("item_id").cast(pl.String)
-    if selection == "all":
-        unit = pl.concat_str([unit, pl.lit("@"), pl.col("round").cast(pl.String)])
+    raw = read_frame(session, query, columns)
     return raw.select(
         item=unit,
         annotator="annotator",
@@ -145,15 +146,12 @@ def load_ratings(session: Session, project: Project, selection: SpecSelection) -
 
 def load_tags(session: Session, project: Project, ratings: pl.DataFrame) -> pl.DataFrame:
     """(unit, tag) for the rated units: a unit carries its item's tags."""
-    rows = session.execute(
+    item_tags = read_frame(
+        session,
         select(ItemTag.item_id, Tag.name)
         .join(Tag, Tag.id == ItemTag.tag_id)
-        .join(Item, Item.id == ItemTag.item_id)
-        .where(Item.project_id == project.id)
-    ).all()
-    item_tags = pl.DataFrame(
-        {"item_id": [i for i, _ in rows], "tag": [t for _, t in rows]},
-        schema={"item_id": pl.Int64, "tag": pl.String},
+        .where(Tag.project_id == project.id),
+        {"item_id": pl.Int64, "tag": pl.String},
     )
     units = ratings.select("item", "item_id").unique()
     return units.join(item_tags, on="item_id").select("item", "tag")
