@@ -38,11 +38,17 @@ class RuleField:
         if self.kind == "bool":
             return "true or false"
         what = "a whole number" if self.kind == "int" else "a number"
+        low, high = _number(self.low), _number(self.high)
         if self.low_open:
-            text = f"{what} above {self.low:g} and at most {self.high:g}"
+            text = f"{what} above {low} and at most {high}"
         else:
-            text = f"{what} from {self.low:g} to {self.high:g}"
+            text = f"{what} from {low} to {high}"
         return text + (", or empty for none" if self.nullable else "")
+
+
+def _number(value: float) -> str:
+    """A bound as people write it: 10,000,000 rather than 1e+07, 0.5 rather than 0.50."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
 WORKFORCE_RULES = (
