@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -202,8 +203,31 @@ def agreement_report(
     confidence: float = 0.95,
 ) -> AgreementReport:
     """Alpha with its bootstrap CI overall and per group (``tag``, ``label`` or ``annotator``)."""
+    reports = agreement_reports(
+        session,
+        project,
+        spec_version=spec_version,
+        groupings=(by,),
+        resamples=resamples,
+        confidence=confidence,
+    )
+    return reports[by]
+
+
+def agreement_reports(
+    session: Session,
+    project: Project,
+    *,
+    spec_version: str | None = "current",
+    groupings: Sequence[str | None],
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = 0.95,
+) -> dict[str | None, AgreementReport]:
+    """One report per grouping (``None``: overall only), reading the ratings once for all those
+    not cached: a dashboard asks for several at a time."""
     errors: dict[str, str] = {}
-    if by is not None and by not in GROUPINGS:
+    unknown = [by for by in groupings if by is not None and by not in GROUPINGS]
+    if unknown:
         errors["by"] = f"one of {', '.join(GROUPINGS)}"
     if not 0 <= resamples <= MAX_RESAMPLES:
         errors["resamples"] = f"between 0 and {MAX_RESAMPLES}"
@@ -213,54 +237,83 @@ def agreement_report(
         raise InvalidInput("the agreement request is not valid", field_errors=errors)
     selection = parse_spec_version(session, project, spec_version)
     bind = str(session.get_bind().engine.url)
-    key = (bind, project.id, selection, by, resamples, confidence)
     mark = _watermark(session, project)
+    reports: dict[str | None, AgreementReport] = {}
+    missing = []
     with _cache_lock:
-        cached = _cache.get(key)
-        if cached is not None and cached[0] == mark:
-            _cache.move_to_end(key)
-            return cached[1]
-    report = _compute(session, project, selection, by, resamples, confidence)
-    with _cache_lock:
-        _cache[key] = (mark, report)
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return report
+        for by in dict.fromkeys(groupings):
+            cached = _cache.get((bind, project.id, selection, by, resamples, confidence))
+            if cached is not None and cached[0] == mark:
+                reports[by] = cached[1]
+            else:
+                missing.append(by)
+    if not missing:
+        return reports
+    inputs = _Inputs.load(session, project, selection, resamples, confidence)
+    for by in missing:
+        reports[by] = report = inputs.report(session, project, by)
+        with _cache_lock:
+            _cache[(bind, project.id, selection, by, resamples, confidence)] = (mark, report)
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return reports
 
 
-def _compute(
-    session: Session,
-    project: Project,
-    selection: SpecSelection,
-    by: str | None,
-    resamples: int,
-    confidence: float,
-) -> AgreementReport:
-    spec = current_spec(session, project)
-    label_keys = [label.key for label in spec.labels]
-    ratings = load_ratings(session, project, selection)
-    frame = ratings.select("item", "annotator", "value")
-    settings = slice_settings(session, project, frame, resamples=resamples, confidence=confidence)
-    overall = measure("overall", frame, settings)
-    groups: list[Slice] = []
-    names: dict[str, str] = {}
-    if by == "tag":
-        all_tags = sorted(tag_names(session, project).values())
-        groups = by_tag(frame, load_tags(session, project, ratings), settings, names=all_tags)
-    elif by == "label" and project.kind != "numeric":
-        groups = by_label(frame, label_keys, settings)
-        names = {label.key: label.name for label in spec.labels}
-    elif by == "annotator":
-        groups = by_annotator(frame, settings)
-        accuracy = _accuracy_against_rulings(session, project, selection)
+@dataclass(frozen=True)
+class _Inputs:
+    """What every grouping of one report needs: the ratings, how to measure, overall alpha."""
+
+    selection: SpecSelection
+    ratings: pl.DataFrame
+    settings: Settings
+    overall: Slice
+
+    @classmethod
+    def load(
+        cls,
+        session: Session,
+        project: Project,
+        selection: SpecSelection,
+        resamples: int,
+        confidence: float,
+    ) -> _Inputs:
+        """Read the selected ratings and measure them overall."""
+        ratings = load_ratings(session, project, selection)
+        frame = ratings.select("item", "annotator", "value")
+        settings = slice_settings(
+            session, project, frame, resamples=resamples, confidence=confidence
+        )
+        return cls(selection, ratings, settings, measure("overall", frame, settings))
+
+    def report(self, session: Session, project: Project, by: str | None) -> AgreementReport:
+        """The report grouped ``by`` (None: overall only)."""
+        spec = current_spec(session, project)
+        frame = self.ratings.select("item", "annotator", "value")
+        settings = self.settings
+        groups: list[Slice] = []
+        names: dict[str, str] = {}
+        if by == "tag":
+            all_tags = sorted(tag_names(session, project).values())
+            tags = load_tags(session, project, self.ratings)
+            groups = by_tag(frame, tags, settings, names=all_tags)
+        elif by == "label" and project.kind != "numeric":
+            groups = by_label(frame, [label.key for label in spec.labels], settings)
+            names = {label.key: label.name for label in spec.labels}
+        elif by == "annotator":
+            groups = self._by_annotator(session, project, frame)
+        selection = self.selection
+        version = f"v{selection}" if isinstance(selection, int) else selection
+        return AgreementReport(settings.measure, version, self.overall, by, groups, names)
+
+    def _by_annotator(self, session: Session, project: Project, frame: pl.DataFrame) -> list[Slice]:
+        groups = by_annotator(frame, self.settings)
+        accuracy = _accuracy_against_rulings(session, project, self.selection)
         ids = [int(g.key) for g in groups]
         handles = dict(session.execute(select(User.id, User.handle).where(User.id.in_(ids))).all())
         for g in groups:
             right, judged = accuracy.get(int(g.key), (0, 0))
             g.extra.update(accuracy=right / judged if judged else None, n_adjudicated=judged)
-        groups = [replace(g, key=handles.get(int(g.key), g.key)) for g in groups]
-    version = f"v{selection}" if isinstance(selection, int) else selection
-    return AgreementReport(settings.measure, version, overall, by, groups, names)
+        return [replace(g, key=handles.get(int(g.key), g.key)) for g in groups]
 
 
 def slice_settings(

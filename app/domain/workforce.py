@@ -223,9 +223,7 @@ def workforce_report(
     now = now if now is not None else utcnow()
     work = work_stats(session, project, now=now)
     pace = {p.user_id: p for p in work.people}
-    agreement = {
-        s.key: s for s in agreement_report(session, project, by="annotator", resamples=200).groups
-    }
+    agreement = {s.key: s for s in agreement_report(session, project, by="annotator").groups}
     gold = {row.user_id: row for row in gold_accuracy(session, project)[0]}
     failures = _qualification(session, project)
     online = _online(session, project, now)

@@ -167,3 +167,28 @@ def test_the_tag_drilldown_reads_the_labels_in_force_after_a_campaign(session: S
     assert (after.n_disputed, after.annotator_labels) == (0, [])
     history = tag_drilldown(session, project, "sarcasm", "all")
     assert history.n_disputed == before.n_disputed
+
+
+def test_several_groupings_read_the_ratings_once_and_match_one_at_a_time(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.domain.agreement as agreement
+
+    load_demo(session)
+    project = get_project(session, DEMO_SLUG)
+    reads = []
+    real = agreement.load_ratings
+    monkeypatch.setattr(agreement, "load_ratings", lambda *a, **k: reads.append(1) or real(*a, **k))
+    together = agreement.agreement_reports(
+        session, project, groupings=("tag", "label", "annotator"), resamples=100
+    )
+    assert len(reads) == 1
+    agreement._cache.clear()
+    for by in ("tag", "label", "annotator"):
+        alone = agreement_report(session, project, by=by, resamples=100)
+        assert report_json(alone) == report_json(together[by])
+    assert len(reads) == 4
+    # Cached until an annotation arrives: asking again reads nothing.
+    again = agreement.agreement_reports(session, project, groupings=("tag", "label"), resamples=100)
+    assert len(reads) == 4
+    assert report_json(again["tag"]) == report_json(together["tag"])

@@ -16,7 +16,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from app.analytics.slices import Slice
-from app.domain.agreement import agreement_report, parse_spec_version
+from app.domain.agreement import agreement_report, agreement_reports, parse_spec_version
 from app.domain.agreement_views import tag_drilldown
 from app.domain.hotspots import list_hotspots
 from app.domain.specs import list_specs
@@ -68,9 +68,10 @@ class AgreementPagesController(Controller):
     ) -> Template:
         """Overall, by tag (chart and table), by label and by annotator."""
         project = reachable_project(db, viewer, slug)
-        by_tag = agreement_report(db, project, spec_version=spec_version, by="tag")
-        by_label = agreement_report(db, project, spec_version=spec_version, by="label")
-        by_annotator = agreement_report(db, project, spec_version=spec_version, by="annotator")
+        reports = agreement_reports(
+            db, project, spec_version=spec_version, groupings=("tag", "label", "annotator")
+        )
+        by_tag, by_label, by_annotator = reports["tag"], reports["label"], reports["annotator"]
         tags: list[Slice] = sorted(by_tag.groups, key=SORTS.get(sort, SORTS["alpha"]))
         published = [s for s in list_specs(db, project) if s.status == "published"]
         over_versions = [
