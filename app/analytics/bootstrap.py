@@ -40,7 +40,7 @@ from app.analytics.coincidence import (
 
 CHUNK_CELLS = 1 << 22
 """Resample x item weights held at once (32 MB as floats)."""
-PATTERN_GAIN = 4
+KIND_GAIN = 4
 """Resample distinct items instead of items when there are at least this many items per kind."""
 
 Finish = Callable[[FloatArray], tuple[FloatArray, FloatArray, FloatArray]]
@@ -79,7 +79,7 @@ class Resampler:
         # One product gives both the level's sums and how many drawn items hold mixed values.
         self._table = None if table is None else np.column_stack([self._mixed, table])
 
-    def patterns(self) -> tuple[Resampler, IntArray] | None:
+    def by_kind(self) -> tuple[Resampler, IntArray] | None:
         """This resampler over the distinct items, and which distinct item each item is.
 
         Items whose per-item sums (and first value) are equal weigh in identically, so drawing n
@@ -92,7 +92,7 @@ class Resampler:
             return None
         rows = np.column_stack([self._table, self._first])
         grouped = distinct_rows(rows)
-        if grouped is None or grouped[0].size * PATTERN_GAIN > self.n_units:
+        if grouped is None or grouped[0].size * KIND_GAIN > self.n_units:
             return None
         first, kind = grouped
         distinct = rows[first]
@@ -148,10 +148,10 @@ def bootstrap_alpha(
     resampler = Resampler(p, level, distances)
     rng = np.random.default_rng(seed)
     n_units = p.n_units
-    patterns = resampler.patterns()
+    by_kind = resampler.by_kind()
     kept: list[FloatArray] = []
-    if patterns is not None:
-        distinct, kind = patterns
+    if by_kind is not None:
+        distinct, kind = by_kind
         frequency = np.bincount(kind, minlength=distinct.n_units)
         step = max(1, CHUNK_CELLS // distinct.n_units)
         for start in range(0, resamples, step):

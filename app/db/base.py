@@ -24,6 +24,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def utc_midnight(moment: datetime) -> datetime:
+    """The start of ``moment``'s (UTC) day: where "today" begins for quotas and counts."""
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores aware datetimes as UTC and always hands back aware UTC datetimes (SQLite drops tz)."""
 

@@ -19,7 +19,7 @@ change that frees a slot.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -37,6 +37,7 @@ from app.domain.audit import record_event
 from app.domain.candidates import best_candidates, kind_for_priority
 from app.domain.errors import Conflict, Forbidden, NotFound
 from app.domain.gold_checks import lease_gold_check
+from app.domain.leases import add_lease, lock_item
 from app.domain.projects import can_reach, current_spec
 from app.domain.work_gate import paused_refusal, work_block
 
@@ -119,16 +120,6 @@ def expire_leases(
     return len(rows)
 
 
-def _lock_item(session: Session, item_id: int, *, wait: bool) -> int | None:
-    """Lock the item row against other claimers and read its labeling round (None: another
-    claimer holds it). Read under the lock: a re-label campaign may just have moved it on."""
-    query = select(Item.label_round).where(Item.id == item_id)
-    if not is_sqlite(session):  # SQLite: the transaction already holds the write lock
-        # NO KEY UPDATE: inserts that merely reference the item (annotations) are not blocked.
-        query = query.with_for_update(key_share=True, skip_locked=not wait)
-    return session.scalar(query)
-
-
 def _place(
     session: Session,
     project: Project,
@@ -151,21 +142,18 @@ def _place(
     if len(taken) >= project.overlap or any(uid == user.id for _, uid in taken):
         raise _LostRace
     slot = min(set(range(1, project.overlap + 1)) - {s for s, _ in taken})
-    assignment = Assignment(
-        project_id=project.id,
-        item_id=item_id,
-        user_id=user.id,
-        spec_version_id=spec.id,
+    assignment = add_lease(
+        session,
+        project,
+        spec,
+        user,
+        item_id,
         label_round=label_round,
-        kind=kind_for_priority(priority),
-        state="leased",
         slot=slot,
+        kind=kind_for_priority(priority),
         priority=priority,
-        leased_at=now,
-        lease_expires_at=now + timedelta(seconds=project.lease_seconds),
+        now=now,
     )
-    session.add(assignment)
-    session.flush()
     if len(taken) + 1 >= project.overlap:
         # Counted just now under the item's lock (PostgreSQL) or the write lock (SQLite).
         session.execute(
@@ -193,7 +181,7 @@ def _claim_round(
             break
         try:
             with session.begin_nested():  # a lost race rolls back, releasing the item lock
-                label_round = _lock_item(session, item_id, wait=wait)
+                label_round = lock_item(session, item_id, wait=wait)
                 if label_round is None:
                     continue
                 locked_any = True

@@ -173,9 +173,7 @@ def import_gold(
             errors.update(row_errors)
             continue
         seen[item.id] = i
-        live = session.scalar(
-            select(GoldItem).where(GoldItem.item_id == item.id, GoldItem.retired_at.is_(None))
-        )
+        live = live_gold(session, item)
         if live is None:
             ready.append((item, value, row))
         elif (live.value, live.purpose, live.explanation) == (
@@ -218,11 +216,15 @@ def add_gold(
     return _store(session, project, item, canonical, row, "lead", actor, now or utcnow())
 
 
-def _refuse_live_gold(session: Session, item: Item) -> None:
-    live = session.scalar(
-        select(GoldItem.id).where(GoldItem.item_id == item.id, GoldItem.retired_at.is_(None))
+def live_gold(session: Session, item: Item) -> GoldItem | None:
+    """The item's gold answer in force (None: the item is not gold, or its gold was retired)."""
+    return session.scalar(
+        select(GoldItem).where(GoldItem.item_id == item.id, GoldItem.retired_at.is_(None))
     )
-    if live is not None:
+
+
+def _refuse_live_gold(session: Session, item: Item) -> None:
+    if live_gold(session, item) is not None:
         raise Conflict(
             f"item {item.external_id!r} is already gold; retire it first to change its answer",
             code="already_gold",

@@ -15,14 +15,14 @@ already) and a lost race (a unique-index violation) is retried in a fresh savepo
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.engine import is_sqlite
-from app.db.models import Annotation, Assignment, GoldItem, Item, Project, SpecVersion, User
+from app.db.models import Annotation, Assignment, GoldItem, Project, SpecVersion, User
+from app.domain.leases import add_lease, lock_item
 
 rng: random.Random = random.SystemRandom()
 """Draws whether a lease is a gold check and which one (unpredictable, so the timing of checks
@@ -65,10 +65,7 @@ def _place_check(
     now: datetime,
 ) -> Assignment | None:
     """Lease the item as a check one past its highest active slot (None: the item is gone)."""
-    query = select(Item.label_round).where(Item.id == item_id)
-    if not is_sqlite(session):
-        query = query.with_for_update(key_share=True)
-    label_round = session.scalar(query)
+    label_round = lock_item(session, item_id)
     if label_round is None:
         return None
     highest = session.scalar(
@@ -78,22 +75,18 @@ def _place_check(
             Assignment.state.in_(("leased", "submitted")),
         )
     )
-    assignment = Assignment(
-        project_id=project.id,
-        item_id=item_id,
-        user_id=user.id,
-        spec_version_id=spec.id,
+    return add_lease(
+        session,
+        project,
+        spec,
+        user,
+        item_id,
         label_round=label_round,
-        kind="gold",
-        state="leased",
         slot=(highest or 0) + 1,
+        kind="gold",
         priority=0,
-        leased_at=now,
-        lease_expires_at=now + timedelta(seconds=project.lease_seconds),
+        now=now,
     )
-    session.add(assignment)
-    session.flush()
-    return assignment
 
 
 def lease_gold_check(

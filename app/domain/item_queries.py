@@ -36,6 +36,7 @@ from app.db.models import (
 )
 from app.db.models.items import SPLITS
 from app.domain.errors import InvalidInput
+from app.domain.gold import live_gold
 from app.domain.items import get_item
 
 STATUSES = ("needs_labels", "complete", "disputed")
@@ -321,7 +322,4 @@ def item_detail(session: Session, project: Project, external_id: str) -> ItemDet
         )
     ]
     batch = session.get(ImportBatch, item.import_batch_id) if item.import_batch_id else None
-    gold = session.scalar(
-        select(GoldItem).where(GoldItem.item_id == item.id, GoldItem.retired_at.is_(None))
-    )
-    return ItemDetail(item, tags, batch, annotations, audit, gold)
+    return ItemDetail(item, tags, batch, annotations, audit, live_gold(session, item))

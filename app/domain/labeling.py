@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session
 
-from app.db.base import utcnow
+from app.db.base import utc_midnight, utcnow
 from app.db.models import Annotation, Assignment, Item, Project, SpecVersion, User
 from app.domain.assignment import (
     annotator_assignment,
@@ -203,7 +203,7 @@ def annotator_progress(
     """Submissions today (UTC, all projects) and in this project, and the items left for them
     (``exact=False``: possibly reused from a count a few seconds old, for the progress strip)."""
     now = now if now is not None else utcnow()
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = utc_midnight(now)
     today, here = session.execute(
         select(
             func.count().filter(Annotation.created_at >= midnight),

@@ -180,7 +180,7 @@ CURRENT_SPECS = "accord_current_specs"
 
 
 REACH = "accord_reach"
-"""``session.info`` key: who may reach which project, remembered for one transaction."""
+"""``session.info`` key: memberships by (user, project), remembered for one transaction."""
 
 
 def _forget_current_specs(session: Session, transaction: SessionTransaction) -> None:
@@ -223,31 +223,41 @@ def visible_projects(session: Session, user: User) -> list[Project]:
     return list(session.scalars(query))
 
 
-def can_reach(session: Session, user: User, project: Project) -> bool:
-    """True if the user may see the project (admin, or an active member).
+def membership_of(session: Session, user_id: int, project_id: int) -> Membership | None:
+    """The person's membership of the project (None: not a member).
 
-    Remembered until the transaction ends, like the current spec: one request checks it at the
-    door and again in every domain function it calls.
+    Remembered until the transaction ends, like the current spec: a request checks it at the
+    door, the assignment engine again for its work gate. The object is the session's own, so a
+    pause in the same transaction shows at once; adding or removing a membership forgets it
+    (:func:`forget_membership`).
     """
-    if user.role == "admin":
-        return True
-    remembered: dict[tuple[int, int], bool] = session.info.setdefault(REACH, {})
-    key = (user.id, project.id)
+    remembered: dict[tuple[int, int], Membership | None] = session.info.setdefault(REACH, {})
+    key = (user_id, project_id)
     if key not in remembered:
-        status = session.scalar(
-            select(Membership.status).where(
-                Membership.project_id == project.id, Membership.user_id == user.id
+        remembered[key] = session.scalar(
+            select(Membership).where(
+                Membership.project_id == project_id, Membership.user_id == user_id
             )
         )
-        remembered[key] = status == "active"
     return remembered[key]
+
+
+def forget_membership(session: Session, user_id: int, project_id: int) -> None:
+    """Drop the remembered membership after it was created or deleted."""
+    session.info.get(REACH, {}).pop((user_id, project_id), None)
+
+
+def can_reach(session: Session, user: User, project: Project) -> bool:
+    """True if the user may see the project (admin, or an active member)."""
+    if user.role == "admin":
+        return True
+    membership = membership_of(session, user.id, project.id)
+    return membership is not None and membership.status == "active"
 
 
 def add_member(session: Session, project: Project, user: User, *, actor_id: int | None) -> bool:
     """Make the user an active member; returns False if they already were."""
-    membership = session.scalar(
-        select(Membership).where(Membership.project_id == project.id, Membership.user_id == user.id)
-    )
+    membership = membership_of(session, user.id, project.id)
     if membership is not None and membership.status == "active":
         return False
     if membership is None:
@@ -255,7 +265,7 @@ def add_member(session: Session, project: Project, user: User, *, actor_id: int 
     else:
         membership.status = "active"
     session.flush()
-    session.info.get(REACH, {}).pop((user.id, project.id), None)
+    forget_membership(session, user.id, project.id)
     record_event(
         session,
         "project.member_added",

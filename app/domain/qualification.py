@@ -37,7 +37,7 @@ from app.db.models import (
 from app.domain.audit import record_event
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.gold_grading import scale_step
-from app.domain.projects import current_spec
+from app.domain.projects import current_spec, membership_of
 from app.domain.values import validate_value, value_matches
 
 rng: random.Random = random.SystemRandom()
@@ -133,12 +133,6 @@ def available_questions(session: Session, project: Project) -> int:
     )
 
 
-def _membership(session: Session, project: Project, user: User) -> Membership | None:
-    return session.scalar(
-        select(Membership).where(Membership.project_id == project.id, Membership.user_id == user.id)
-    )
-
-
 def _attempts(session: Session, project: Project, user: User) -> list[QualificationAttempt]:
     return list(
         session.scalars(
@@ -166,7 +160,7 @@ def qualification_status(
     opens) or needs_test (``test_ready`` False while there is no qualification gold)."""
     if not project.requires_qualification or user.role in ("lead", "admin"):
         return QualificationStatus("not_required")
-    membership = _membership(session, project, user)
+    membership = membership_of(session, user.id, project.id)
     if membership is not None and membership.qualified_at is not None:
         return QualificationStatus("qualified")
     attempts = _attempts(session, project, user)
@@ -361,7 +355,7 @@ def grade_attempt(
     if attempt.passed:
         user = session.get(User, attempt.user_id)
         assert user is not None  # the foreign key guarantees it
-        membership = _membership(session, project, user)
+        membership = membership_of(session, user.id, project.id)
         if membership is not None:
             membership.qualified_at = now
     session.flush()

@@ -21,7 +21,7 @@ from app.db.models import Assignment, Membership, Notice, Project, User
 from app.domain.assignment import audit_assignment, mark_items_open
 from app.domain.audit import record_event
 from app.domain.errors import Conflict, InvalidInput, NotFound
-from app.domain.projects import REACH
+from app.domain.projects import forget_membership, membership_of
 from app.domain.workforce_rules import MAX_DAILY_QUOTA
 
 MAX_REASON = 2000
@@ -43,16 +43,9 @@ class RosterRow:
         return self.paused_by.display_name if self.paused_by is not None else "automatically"
 
 
-def _forget_reach(session: Session, user_id: int, project_id: int) -> None:
-    """Drop the remembered answer of :func:`can_reach` after a membership changed."""
-    session.info.get(REACH, {}).pop((user_id, project_id), None)
-
-
 def get_membership(session: Session, project: Project, user_id: int) -> Membership:
     """The user's membership of the project, or NotFound."""
-    membership = session.scalar(
-        select(Membership).where(Membership.project_id == project.id, Membership.user_id == user_id)
-    )
+    membership = membership_of(session, user_id, project.id)
     if membership is None:
         raise NotFound(f"no member {user_id} in project {project.slug!r}")
     return membership
@@ -146,7 +139,6 @@ def pause_member(
     membership.paused_reason = reason
     membership.paused_by_id = actor_id
     session.flush()
-    _forget_reach(session, user_id, project.id)
     released = release_leases(session, user_id, project.id, actor_id=actor_id, now=now)
     record_event(
         session,
@@ -185,7 +177,6 @@ def resume_member(
         .execution_options(synchronize_session="fetch")
     )
     session.flush()
-    _forget_reach(session, user_id, project.id)
     record_event(
         session,
         "project.member_resumed",
@@ -206,7 +197,7 @@ def remove_member(
     released = release_leases(session, user_id, project.id, actor_id=actor_id)
     session.delete(membership)
     session.flush()
-    _forget_reach(session, user_id, project.id)
+    forget_membership(session, user_id, project.id)
     record_event(
         session,
         "project.member_removed",

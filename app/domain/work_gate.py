@@ -22,17 +22,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Annotation, Item, Membership, Project, User
+from app.db.base import utc_midnight
+from app.db.models import Annotation, Item, Project, User
 from app.domain.errors import Conflict
+from app.domain.projects import membership_of
 
 GATE_CODES = frozenset(
     {"qualification_required", "daily_quota_reached", "work_cap_reached", "member_paused"}
 )
-
-
-def day_start(now: datetime) -> datetime:
-    """Midnight (UTC) of ``now``'s day: quotas count labels from here."""
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _labels(session: Session, project: Project, user: User, since: datetime | None) -> int:
@@ -61,14 +58,8 @@ def item_cap(session: Session, project: Project) -> int | None:
 def paused_refusal(session: Session, project: Project, user: User) -> Conflict | None:
     """``member_paused`` with the lead's reason if the person is paused on the project (say,
     by Accord just now, grading the gold check they submitted), else None."""
-    membership = session.scalar(
-        select(Membership).where(
-            Membership.project_id == project.id,
-            Membership.user_id == user.id,
-            Membership.status == "paused",
-        )
-    )
-    if membership is None:
+    membership = membership_of(session, user.id, project.id)
+    if membership is None or membership.status != "paused":
         return None
     return Conflict(
         f"you are paused on this project: {membership.paused_reason or 'no reason given'}; "
@@ -80,9 +71,7 @@ def paused_refusal(session: Session, project: Project, user: User) -> Conflict |
 
 def work_block(session: Session, project: Project, user: User, now: datetime) -> Conflict | None:
     """Why ``user`` may not take a new item now, or None if they may."""
-    membership = session.scalar(
-        select(Membership).where(Membership.project_id == project.id, Membership.user_id == user.id)
-    )
+    membership = membership_of(session, user.id, project.id)
     if (
         project.requires_qualification
         and user.role == "annotator"
@@ -96,7 +85,7 @@ def work_block(session: Session, project: Project, user: User, now: datetime) ->
     quota = membership.daily_quota if membership is not None else None
     quota = quota if quota is not None else project.daily_quota
     if quota is not None:
-        today = day_start(now)
+        today = utc_midnight(now)
         done = _labels(session, project, user, today)
         if done >= quota:
             return Conflict(

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import Integer, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from app.db.base import utcnow
+from app.db.base import utc_midnight, utcnow
 from app.db.engine import epoch_seconds, read_frame
 from app.db.models import Annotation, Assignment, Item, Project, User
 
@@ -70,7 +70,7 @@ def work_stats(session: Session, project: Project, *, now: datetime | None = Non
     """Labels per day, open slots under the current spec with an ETA at the recent pace, and
     each annotator's labels, median time per item, "unclear" flags and skips."""
     now = now if now is not None else utcnow()
-    since = (now - timedelta(days=DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    since = utc_midnight(now - timedelta(days=DAYS - 1))
     live = (Annotation.project_id == project.id, Annotation.retracted_at.is_(None))
     dates = session.scalars(
         select(Annotation.created_at).where(*live, Annotation.created_at >= since)
@@ -121,38 +121,45 @@ def label_frame(session: Session, project: Project) -> pl.DataFrame:
     )
 
 
+def pace_aggregates() -> dict[str, pl.Expr]:
+    """Per group of labels (a person, or a person's week): how many, median and p90 seconds on
+    an item, timed labels per hour spent on them, and "unclear spec" flags."""
+    duration = pl.col("duration_ms")
+    return {
+        "labels": pl.len(),
+        "median_seconds": duration.median() / 1000,
+        "p90_seconds": duration.quantile(0.9, "linear") / 1000,
+        "items_per_hour": pl.when(duration.sum() > 0).then(
+            3_600_000 * duration.count() / duration.sum()
+        ),
+        "unclear": pl.col("unclear").sum(),
+    }
+
+
 def _people(session: Session, project: Project, now: datetime) -> list[AnnotatorPace]:
     """Everyone who labeled or skipped in the project, by handle."""
     labels = label_frame(session, project)
     first_week = week_start(now.date()) - timedelta(weeks=WEEKS - 1)
     origin = datetime.combine(first_week, datetime.min.time(), tzinfo=UTC).timestamp()
     per_person = labels.group_by("user_id").agg(
-        n=pl.len(),
-        median=pl.col("duration_ms").median() / 1000,
-        p90=pl.col("duration_ms").quantile(0.9, "linear") / 1000,
-        timed=pl.col("duration_ms").count(),
-        seconds=pl.col("duration_ms").sum() / 1000,
-        unclear=pl.col("unclear").sum(),
+        **pace_aggregates(),
         last=pl.col("t").max(),
         weeks=((pl.col("t") - origin) // (7 * 86400)).filter(pl.col("t") >= origin),
     )
-    finished = dict(
-        session.execute(
-            select(Assignment.user_id, func.count())
-            .where(
-                Assignment.project_id == project.id,
-                Assignment.state.in_(("submitted", "skipped")),
-            )
-            .group_by(Assignment.user_id)
-        ).all()
-    )
-    skips = dict(
-        session.execute(
-            select(Assignment.user_id, func.count())
-            .where(Assignment.project_id == project.id, Assignment.state == "skipped")
-            .group_by(Assignment.user_id)
-        ).all()
-    )
+    tasks = session.execute(
+        select(
+            Assignment.user_id,
+            func.count(),
+            func.count(case((Assignment.state == "skipped", 1))),
+        )
+        .where(
+            Assignment.project_id == project.id,
+            Assignment.state.in_(("submitted", "skipped")),
+        )
+        .group_by(Assignment.user_id)
+    ).all()
+    finished = {user_id: int(n) for user_id, n, _ in tasks}
+    skips = {user_id: int(n) for user_id, _, n in tasks if n}
     rows = {row["user_id"]: row for row in per_person.iter_rows(named=True)}
     ids = set(rows) | set(skips)
     handles = dict(session.execute(select(User.id, User.handle).where(User.id.in_(ids))).all())
@@ -167,15 +174,13 @@ def _people(session: Session, project: Project, now: datetime) -> list[Annotator
             AnnotatorPace(
                 user_id=user_id,
                 handle=handles[user_id],
-                n_labels=row["n"] if row else 0,
-                median_seconds=row["median"] if row else None,
-                p90_seconds=row["p90"] if row else None,
-                items_per_hour=(
-                    3600 * row["timed"] / row["seconds"] if row and row["seconds"] else None
-                ),
+                n_labels=row["labels"] if row else 0,
+                median_seconds=row["median_seconds"] if row else None,
+                p90_seconds=row["p90_seconds"] if row else None,
+                items_per_hour=row["items_per_hour"] if row else None,
                 n_unclear=row["unclear"] if row else 0,
-                n_skipped=int(skips.get(user_id, 0)),
-                n_finished=int(finished.get(user_id, 0)),
+                n_skipped=skips.get(user_id, 0),
+                n_finished=finished.get(user_id, 0),
                 last_active=datetime.fromtimestamp(row["last"], UTC) if row else None,
                 weekly=[(first_week + timedelta(weeks=w), n) for w, n in enumerate(counts)],
             )

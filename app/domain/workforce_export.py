@@ -19,7 +19,7 @@ from app.db.engine import epoch_seconds, read_frame
 from app.db.models import Assignment, Project, User
 from app.domain.errors import InvalidInput
 from app.domain.gold_grading import check_answers
-from app.domain.work_stats import label_frame, week_start
+from app.domain.work_stats import label_frame, pace_aggregates, week_start
 
 MAX_WEEKS = 52
 FORMATS = ("csv", "parquet")
@@ -76,15 +76,7 @@ def weekly_metrics(
         .filter(pl.col("t") >= since)
         .with_columns(week_start=_week_of(pl.col("t")))
         .group_by("week_start", "user_id")
-        .agg(
-            labels=pl.len(),
-            median_seconds=pl.col("duration_ms").median() / 1000,
-            p90_seconds=pl.col("duration_ms").quantile(0.9, "linear") / 1000,
-            items_per_hour=3600
-            * pl.col("duration_ms").count()
-            / (pl.col("duration_ms").sum() / 1000),
-            unclear=pl.col("unclear").sum(),
-        )
+        .agg(**pace_aggregates())
     )
     dialect = session.get_bind().dialect.name
     finished = read_frame(
@@ -106,7 +98,7 @@ def weekly_metrics(
         .group_by("week_start", "user_id")
         .agg(skips=(pl.col("state") == "skipped").sum(), finished=pl.len())
     )
-    answers = [a for a in check_answers(session, project, since_reinstated=False)]
+    answers = check_answers(session, project, since_reinstated=False)
     gold = (
         pl.DataFrame(
             {

@@ -764,9 +764,9 @@ def test_resampling_kinds_of_item_is_resampling_items(level: Level) -> None:
     items, annotators, values = agreeing(2000, 3, seed=4)
     p = pairable(items, annotators, values, numeric=level in ("interval", "ratio"))
     resampler = Resampler(p, level)
-    patterns = resampler.patterns()
-    assert patterns is not None
-    distinct, kind = patterns
+    by_kind = resampler.by_kind()
+    assert by_kind is not None
+    distinct, kind = by_kind
     assert distinct.n_units * 4 <= p.n_units and kind.size == p.n_units
     # Then any item weights give the same alphas as their totals per kind of item
     weights = np.random.default_rng(9).integers(0, 3, (6, p.n_units)).astype(float)
@@ -783,7 +783,7 @@ def test_the_interval_is_the_same_drawn_over_kinds_or_over_items(
 ) -> None:
     items, annotators, values = agreeing(2000, 3, seed=4)
     by_kind = bootstrap_alpha(items, annotators, values, level=level, resamples=1000, seed=1)
-    monkeypatch.setattr("app.analytics.bootstrap.PATTERN_GAIN", 10**9)
+    monkeypatch.setattr("app.analytics.bootstrap.KIND_GAIN", 10**9)
     by_item = bootstrap_alpha(items, annotators, values, level=level, resamples=1000, seed=1)
     assert by_kind is not None and by_item is not None and by_kind != by_item
     assert by_kind == pytest.approx(by_item, abs=0.02)

@@ -19,12 +19,12 @@ from typing import Any
 from litestar import Controller, delete, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Item, Project, User
-from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.errors import Conflict, InvalidInput
 from app.domain.gold import GoldInput, import_gold, list_gold, promote_adjudicated, retire_gold
+from app.domain.items import get_item
 from app.domain.projects import current_spec
 from app.domain.qualification import (
     QualificationResult,
@@ -207,11 +207,7 @@ class GoldApi(Controller):
         """Make an adjudicated item gold (409 ``no_ruling`` without a ruling)."""
         project = project_for(db, grant, slug)
         require_lead(grant, REFUSAL)
-        item = db.scalar(
-            select(Item).where(Item.project_id == project.id, Item.external_id == external_id)
-        )
-        if item is None:
-            raise NotFound(f"no item {external_id!r}")
+        item = get_item(db, project, external_id)
         body = data or PromoteIn()
         gold = promote_adjudicated(
             db,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Annotated, Any
 
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
+
+from app.db.models import Project
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -23,3 +26,21 @@ def many(form: dict[str, Any], name: str) -> list[str]:
     value = form.get(name, [])
     values = value if isinstance(value, list) else [value]
     return [str(v).strip() for v in values if str(v).strip()]
+
+
+def text_block(form: dict[str, Any], name: str) -> str:
+    """A multi-line text field (rationale, explanation, comment) with browser line ends
+    normalized; kept as typed otherwise."""
+    return str(form.get(name, "")).replace("\r\n", "\n")
+
+
+def task_value(project: Project, form: dict[str, Any], name: str) -> Any:
+    """A value field in the task kind's shape: label keys for multi-choice, a number for
+    numeric (a bad number stays text for the domain to name), else one label key."""
+    if project.kind == "multi_choice":
+        return many(form, name)
+    raw: Any = field(form, name)
+    if project.kind == "numeric" and raw:
+        with suppress(ValueError):
+            raw = float(raw)
+    return raw

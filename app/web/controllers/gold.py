@@ -12,20 +12,19 @@ explanation and when a retry opens. Nothing on these pages ever says which items
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Response, Template
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
-from app.db.models import Item, Project
+from app.db.models import Project
 from app.db.models.workforce import GOLD_PURPOSES
-from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.errors import Conflict, InvalidInput
 from app.domain.gold import add_gold, gold_accuracy, list_gold, promote_adjudicated, retire_gold
+from app.domain.items import get_item
 from app.domain.projects import current_spec
 from app.domain.qualification import (
     attempt_questions,
@@ -38,22 +37,10 @@ from app.domain.qualification import (
     start_or_resume_attempt,
 )
 from app.web.auth import ANY_USER, LEAD, Viewer
-from app.web.controllers.forms import FormData, field, many
+from app.web.controllers.forms import FormData, field, task_value, text_block
 from app.web.controllers.projects import reachable_project
 from app.web.deps import CurrentViewer, Db
 from app.web.htmx import page_or_partial, redirect_after_post
-
-
-def form_value(project: Project, data: dict[str, Any], name: str) -> Any:
-    """A value field of a form in the task kind's shape (a bad number stays text for the domain
-    to name)."""
-    if project.kind == "multi_choice":
-        return many(data, name)
-    raw: Any = field(data, name)
-    if project.kind == "numeric" and raw:
-        with suppress(ValueError):
-            raw = float(raw)
-    return raw
 
 
 def _gold_context(db: Session, viewer: Viewer, project: Project, **extra: Any) -> dict[str, Any]:
@@ -102,8 +89,8 @@ class GoldPagesController(Controller):
         project = reachable_project(db, viewer, slug)
         form = {
             "external_id": field(data, "external_id"),
-            "value": form_value(project, data, "value"),
-            "explanation": str(data.get("explanation", "")).replace("\r\n", "\n"),
+            "value": task_value(project, data, "value"),
+            "explanation": text_block(data, "explanation"),
             "purpose": field(data, "purpose", "check"),
         }
         try:
@@ -148,17 +135,12 @@ class GoldPagesController(Controller):
     ) -> Response[Any]:
         """Make an adjudicated item gold (from the item page)."""
         project = reachable_project(db, viewer, slug)
-        item = db.scalar(
-            select(Item).where(Item.project_id == project.id, Item.external_id == external_id)
-        )
-        if item is None:
-            raise NotFound(f"no item {external_id!r}")
         promote_adjudicated(
             db,
             project,
-            item,
+            get_item(db, project, external_id),
             purpose=field(data, "purpose", "check"),
-            explanation=str(data.get("explanation", "")).replace("\r\n", "\n"),
+            explanation=text_block(data, "explanation"),
             actor=viewer.user,
         )
         db.commit()
@@ -221,7 +203,7 @@ class QualificationPagesController(Controller):
             raise Conflict("no open test; start one first", code="qualification_not_started")
         attempt = own_attempt(db, project, viewer.user, status.attempt_id)
         questions = attempt_questions(db, attempt)
-        answers = {q.external_id: form_value(project, data, f"q{q.number}") for q in questions}
+        answers = {q.external_id: task_value(project, data, f"q{q.number}") for q in questions}
         try:
             grade_attempt(db, attempt, answers)
         except InvalidInput as exc:

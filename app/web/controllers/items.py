@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -36,7 +35,7 @@ from app.domain.item_queries import (
 from app.domain.items import ImportResult, import_items, project_tag_ids
 from app.domain.projects import current_spec
 from app.web.auth import LEAD, Viewer
-from app.web.controllers.forms import FormData, field, many
+from app.web.controllers.forms import FormData, task_value, text_block
 from app.web.controllers.projects import reachable_project
 from app.web.deps import CurrentViewer, Db
 from app.web.htmx import is_htmx, page_or_partial
@@ -186,11 +185,8 @@ class ItemPagesController(Controller):
         """Record a ruling (value and rationale) under the current spec version."""
         project = reachable_project(db, viewer, slug)
         detail = item_detail(db, project, external_id)
-        raw: Any = many(data, "value") if project.kind == "multi_choice" else field(data, "value")
-        if project.kind == "numeric":
-            with suppress(ValueError):  # not a number: the domain names the field
-                raw = float(raw)
-        rationale = str(data.get("rationale", "")).replace("\r\n", "\n")
+        raw = task_value(project, data, "value")
+        rationale = text_block(data, "rationale")
         try:
             adjudicate_item(
                 db, project, detail.item, value=raw, rationale=rationale, actor=viewer.user

@@ -29,7 +29,7 @@ from app.domain.specs import (
     update_draft,
 )
 from app.web.auth import ANY_USER, LEAD, Viewer
-from app.web.controllers.forms import FormData, field
+from app.web.controllers.forms import FormData, field, text_block
 from app.web.controllers.projects import reachable_project
 from app.web.deps import CurrentViewer, Db
 from app.web.htmx import is_htmx, page_or_partial, redirect_after_post
@@ -99,8 +99,8 @@ def _form_from_post(data: dict[str, Any]) -> dict[str, Any]:
     version = field(data, "edit_version")
     return {
         "edit_version": int(version) if version.isdigit() else 0,
-        "guidelines": str(data.get("guidelines", "")).replace("\r\n", "\n"),
-        "changelog": str(data.get("changelog", "")).replace("\r\n", "\n").strip(),
+        "guidelines": text_block(data, "guidelines"),
+        "changelog": text_block(data, "changelog").strip(),
         "labels": _rows(data, "labels", ("key", "name", "description", "hotkey", "order")),
         "rules": _rows(data, "rules", ("tag", "text")),
         "scale": {name: field(data, f"scale-{name}") for name in ("min", "max", "step")},

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.db.models import Annotation, Assignment, Project, SpecLabel, SpecVersion
 from app.domain.errors import Conflict
 from app.domain.task_view import describe_task
-from app.web.controllers.forms import field, many
+from app.web.controllers.forms import field, many, text_block
 
 NOTICES = {
     "skipped": "Skipped. It goes to someone else.",
@@ -83,7 +83,7 @@ def parse_label_form(
         value=value,
         tags=many(data, "tags"),
         unclear=bool(field(data, "unclear")),
-        comment=str(data.get("comment", "")).replace("\r\n", "\n"),
+        comment=text_block(data, "comment"),
     )
     return value, form, errors
 
