@@ -90,35 +90,49 @@ def find_duplicate(items: IntArray, annotators: IntArray) -> tuple[int, int] | N
             return None
         key = int(np.bincount(keys).argmax())
     else:
-        ordered = np.sort(_crowded(keys))
-        repeats = np.flatnonzero(ordered[1:] == ordered[:-1])
-        if repeats.size == 0:
+        repeated = _repeated_key(keys)
+        if repeated is None:
             return None
-        key = int(ordered[repeats[0]])
+        key = repeated
     hit = int(np.flatnonzero(keys == key)[0])
     return int(items[hit]), int(annotators[hit])
 
 
 HASH_MULTIPLIERS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)
-"""Odd 64-bit constants for multiplicative hashing, one per filtering round."""
+"""Odd 64-bit constants for multiplicative hashing, one per round of `_repeated_key`."""
 
 
-def _crowded(keys: IntArray) -> IntArray:
-    """The keys that share a hash bucket with another key: every repeated key, and few others."""
-    # Too many (item, annotator) cells to count directly: hash into 4-8 buckets per key, keep
-    # the keys in buckets hit twice, and repeat with fresh hashes on the shrinking remainder;
-    # repeated keys always survive, so sorting the few left finds them.
-    suspects = keys
+def _repeated_key(keys: IntArray) -> int | None:
+    """A key that occurs more than once, or None, without sorting every key.
+
+    Too many (item, annotator) cells to count directly: each key is hashed into a table of at
+    least 4 slots per key and scattered there with its position, so one key per slot wins. A
+    losing key equal to its slot's winner is a repeat; losers that merely collided are checked
+    again among themselves with a fresh hash (a repeat of a loser is always a loser too), a
+    shrinking remainder that is finally sorted.
+    """
     for multiplier in HASH_MULTIPLIERS:
-        if suspects.size < 1024:
+        if keys.size < 1024:
             break
-        bits = (4 * suspects.size).bit_length()
-        hashed = suspects.view(np.uint64) * np.uint64(multiplier)
+        bits = (4 * keys.size).bit_length()
+        hashed = keys.view(np.uint64) * np.uint64(multiplier)
         hashed >>= np.uint64(64 - bits)
-        buckets = hashed.view(np.int64)
-        crowded = np.bincount(buckets, minlength=1 << bits) > 1
-        suspects = suspects[crowded[buckets]]
-    return suspects
+        slots = hashed.view(np.int64)
+        positions = np.arange(keys.size, dtype=np.int32)
+        table = np.empty(1 << bits, dtype=np.int32)
+        table[slots] = positions
+        winners = table[slots]
+        losers = np.flatnonzero(winners != positions)
+        if losers.size == 0:
+            return None
+        lost = keys[losers]
+        equal = np.flatnonzero(keys[winners[losers]] == lost)
+        if equal.size:
+            return int(lost[equal[0]])
+        keys = lost
+    ordered = np.sort(keys)
+    repeats = np.flatnonzero(ordered[1:] == ordered[:-1])
+    return int(ordered[repeats[0]]) if repeats.size else None
 
 
 def distinct_rows(rows: FloatArray) -> tuple[IntArray, IntArray] | None:
