@@ -11,17 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.engine import is_sqlite, json_as_text, read_frame
-from app.db.models import Adjudication, Annotation, Item, ItemTag, Project, SpecVersion
-from app.db.models import Tag as TagRow
-from app.domain.agreement import VALUE_TYPES, selected
+from app.db.engine import read_frame
+from app.db.models import Item, Project
+from app.domain.agreement import VALUE_TYPES
 from app.domain.export import ExportRequest, pseudonym, rule_versions, tag_reliability
+from app.domain.export_reads import (
+    Versions,
+    read_item_tags,
+    read_items,
+    read_labels,
+    read_rulings,
+)
+from app.domain.projects import tag_names
 
 CHUNK_ITEMS = 100_000
 ITEM_COLUMNS = (
@@ -41,6 +47,8 @@ class _ProjectFigures:
     """What every range needs: project-wide and small."""
 
     rule_versions: dict[str, int]
+    versions: Versions
+    tag_names: dict[int, str]
     tag_alpha: dict[str, float | None]
     overall_alpha: float | None
     reliable: frozenset[str]
@@ -65,6 +73,8 @@ def export_frames(
     )
     context = _ProjectFigures(
         rule_versions(session, project),
+        Versions.of(session, project),
+        tag_names(session, project),
         alphas,
         overall,
         frozenset(t for t, ok in reliable.items() if ok),
@@ -94,8 +104,16 @@ def _range(
     items = _items(session, project, request, context, low, high)
     if not items.height:
         return pl.DataFrame()
-    labels = _labels(session, project, request, low, high)
-    labels = labels.join(items.select("id"), left_on="item_id", right_on="id", how="semi")
+    labels = read_labels(
+        session,
+        project,
+        items,
+        context.versions,
+        request.spec_version,
+        request.include_stale,
+        low,
+        high,
+    )
     if not labels.height:
         return pl.DataFrame()
     people = {
@@ -108,7 +126,7 @@ def _range(
     if request.consensus == "all_annotations":
         if request.since is not None:
             labels = labels.filter(pl.col("created_at") > request.since)
-        rows = items.join(labels, left_on="id", right_on="item_id")
+        rows = items.join(labels, left_on="id", right_on="item_id", maintain_order="left")
         return rows.select(
             *ITEM_COLUMNS,
             label=pl.col("key").str.json_decode(dtype=dtype),
@@ -117,8 +135,10 @@ def _range(
             stale="stale",
             labeled_at="created_at",
         )
-    rows = items.join(_votes(labels), left_on="id", right_on="item_id").join(
-        _rulings(session, project, low, high), left_on="id", right_on="item_id", how="left"
+    rulings = read_rulings(session, project, context.versions, low, high)
+    # Rows follow the items' order (by id): the same data always exports the same bytes.
+    rows = items.join(_votes(labels), left_on="id", right_on="item_id", maintain_order="left").join(
+        rulings, left_on="id", right_on="item_id", how="left", maintain_order="left"
     )
     if request.since is not None:
         changed = pl.max_horizontal("last_labeled_at", pl.col("ruled_at").fill_null(""))
@@ -150,27 +170,12 @@ def _items(
     high: int,
 ) -> pl.DataFrame:
     """The range's items that pass the split, tag, leak and alpha filters, with item columns."""
-    query = select(Item.id, Item.external_id, Item.text, Item.split).where(
-        Item.project_id == project.id, Item.id.between(low, high)
-    )
-    if request.split != "all":
-        query = query.where(Item.split == request.split)
-    items = read_frame(
-        session,
-        query.order_by(Item.id),
-        {"id": pl.Int64, "external_id": pl.String, "text": pl.String, "split": pl.String},
-    )
-    tags = read_frame(
-        session,
-        select(ItemTag.item_id, TagRow.name)
-        .join(TagRow, TagRow.id == ItemTag.tag_id)
-        .where(TagRow.project_id == project.id, ItemTag.item_id.between(low, high)),
-        {"item_id": pl.Int64, "tag": pl.String},
-    )
+    items = read_items(session, project, request.split, low, high)
+    tags = read_item_tags(session, context.tag_names, low, high)
     lists = tags.sort("item_id", "tag").group_by("item_id", maintain_order=True).agg("tag")
-    items = items.join(lists, left_on="id", right_on="item_id", how="left").with_columns(
-        tags=pl.col("tag").fill_null(pl.lit([], dtype=_TAGS))
-    )
+    items = items.join(
+        lists, left_on="id", right_on="item_id", how="left", maintain_order="left"
+    ).with_columns(tags=pl.col("tag").fill_null(pl.lit([], dtype=_TAGS)))
     has_tags = pl.col("tags").list.len() > 0
     if request.tags:
         items = items.filter(
@@ -204,48 +209,6 @@ def all_tags_in(names: frozenset[str] | set[str]) -> pl.Expr:
     return pl.col("tags").list.eval(pl.element().is_in(list(names))).list.all()
 
 
-def _labels(
-    session: Session, project: Project, request: ExportRequest, low: int, high: int
-) -> pl.DataFrame:
-    """The range's labels the request exports, with version, staleness and time."""
-    stale = Annotation.label_round < Item.label_round
-    query = (
-        select(
-            Annotation.item_id,
-            Annotation.user_id,
-            json_as_text(session, Annotation.value),
-            SpecVersion.number,
-            case((stale, 1), else_=0),  # an integer: drivers disagree on how to write booleans
-            _iso_utc(session, Annotation.created_at),
-        )
-        .join(Item, Item.id == Annotation.item_id)
-        .join(SpecVersion, SpecVersion.id == Annotation.spec_version_id)
-        .where(
-            Annotation.project_id == project.id,
-            Annotation.retracted_at.is_(None),
-            Annotation.item_id.between(low, high),
-        )
-        .order_by(Annotation.item_id, Annotation.id)
-    )
-    if request.spec_version != "current" or not request.include_stale:
-        query = query.where(selected(request.spec_version))
-    if not request.include_stale:
-        query = query.where(~stale)
-    frame = read_frame(
-        session,
-        query,
-        {
-            "item_id": pl.Int64,
-            "user_id": pl.Int64,
-            "key": pl.String,
-            "number": pl.Int64,
-            "stale": pl.Int64,
-            "created_at": pl.String,
-        },
-    )
-    return frame.with_columns(stale=pl.col("stale") == 1)
-
-
 def _votes(labels: pl.DataFrame) -> pl.DataFrame:
     """Per item: the most given value (ties broken by value), its count, the total, whether it
     is tied, item agreement (share of agreeing pairs) and the provenance columns."""
@@ -271,23 +234,6 @@ def _votes(labels: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _rulings(session: Session, project: Project, low: int, high: int) -> pl.DataFrame:
-    """The latest ruling per item of the range (newest revision under the newest version)."""
-    frame = read_frame(
-        session,
-        select(
-            Adjudication.item_id,
-            json_as_text(session, Adjudication.value),
-            _iso_utc(session, Adjudication.created_at),
-        )
-        .join(SpecVersion, SpecVersion.id == Adjudication.spec_version_id)
-        .where(Adjudication.project_id == project.id, Adjudication.item_id.between(low, high))
-        .order_by(Adjudication.item_id, SpecVersion.number, Adjudication.revision),
-        {"item_id": pl.Int64, "ruling": pl.String, "ruled_at": pl.String},
-    )
-    return frame.group_by("item_id", maintain_order=True).last()
-
-
 def _decided(rows: pl.DataFrame, policy: str) -> pl.DataFrame:
     """Apply the consensus policy: the label (as JSON text), how it was decided, its share."""
     n, top = pl.col("n_annotators"), pl.col("top_n")
@@ -310,10 +256,3 @@ def _decided(rows: pl.DataFrame, policy: str) -> pl.DataFrame:
         )
     rows = rows.filter(majority)  # ties have no majority to report
     return rows.with_columns(label_json=pl.col("top_key"), decided_by=voted, vote_share=share)
-
-
-def _iso_utc(session: Session, column: Any) -> Any:
-    """A UTC timestamp as ISO 8601 text, written alike by both databases."""
-    if is_sqlite(session):
-        return func.strftime("%Y-%m-%dT%H:%M:%fZ", column)
-    return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import UTC
 from typing import Any
 
 import polars as pl
@@ -77,7 +78,12 @@ def test_policies_splits_and_gates(app: Litestar, client: TestClient[Litestar]) 
     every = lines(client.get(f"{URL}?consensus=all_annotations&split=all", headers=lead))
     with session_scope(make_session_factory(app.state.engine)) as s:
         live = s.scalar(select(func.count()).where(Annotation.retracted_at.is_(None)))
+        times = s.scalars(select(Annotation.created_at).where(Annotation.retracted_at.is_(None)))
+        utc = [t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC) for t in times]
+        stamps = sorted(f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z" for t in utc)
     assert len(every) == live
+    # Each label's own time, in UTC with milliseconds, on either database
+    assert sorted(r["labeled_at"] for r in every) == stamps
     unanimous = lines(client.get(f"{URL}?consensus=unanimous", headers=lead))
     assert unanimous and all(r["n_annotators"] >= 2 and r["vote_share"] == 1 for r in unanimous)
     held_out = lines(client.get(f"{URL}?split=eval", headers=lead))
