@@ -159,15 +159,22 @@ def load_tags(session: Session, project: Project, ratings: pl.DataFrame) -> pl.D
 
 
 def _watermark(session: Session, project: Project) -> tuple[Any, ...]:
-    annotations = session.execute(
-        select(func.count(), func.max(Annotation.id), func.max(Annotation.retracted_at)).where(
-            Annotation.project_id == project.id
+    # Annotations, item tags and rulings are only ever added (an annotation is retracted, not
+    # deleted), so counts catch every insert, even one that commits after a later id; the
+    # retractions' count and latest time come from a small partial index. Nothing here reads
+    # the annotations themselves: a cached report costs index counts, not a scan.
+    annotations = session.scalar(
+        select(func.count()).select_from(Annotation).where(Annotation.project_id == project.id)
+    )
+    retractions = session.execute(
+        select(func.count(), func.max(Annotation.retracted_at)).where(
+            Annotation.project_id == project.id, Annotation.retracted_at.is_not(None)
         )
     ).one()
     tags = session.execute(
-        select(func.count(), func.max(ItemTag.added_at))
-        .join(Item, Item.id == ItemTag.item_id)
-        .where(Item.project_id == project.id)
+        select(func.count(), func.max(ItemTag.added_at)).where(
+            ItemTag.tag_id.in_(select(Tag.id).where(Tag.project_id == project.id))
+        )
     ).one()
     rulings = session.execute(
         select(func.count(), func.max(Adjudication.id)).where(Adjudication.project_id == project.id)
@@ -179,7 +186,8 @@ def _watermark(session: Session, project: Project) -> tuple[Any, ...]:
         select(func.max(RelabelCampaign.id)).where(RelabelCampaign.project_id == project.id)
     )
     return (
-        *annotations,
+        annotations,
+        *retractions,
         *tags,
         *rulings,
         campaign,

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Item
+from app.db.base import utcnow
+from app.db.models import Annotation, Item
 from app.domain.adjudication import adjudicate_item
 from app.domain.agreement import agreement_report, report_json
 from app.domain.agreement_views import tag_drilldown
@@ -79,6 +80,12 @@ def test_reports_follow_every_committed_annotation(session: Session) -> None:
     second = agreement_report(session, project, by="tag", resamples=50)
     assert second.overall.n_annotations == 7 and second.overall.alpha is not None
     assert second.groups[0].key == "sarcasm" and second.groups[0].n_annotations == 7
+    # A retraction (an undo) moves the watermark too
+    disagreeing = session.scalars(select(Annotation).order_by(Annotation.id.desc())).first()
+    assert disagreeing is not None
+    disagreeing.retracted_at = utcnow()
+    session.flush()
+    assert agreement_report(session, project, by="tag", resamples=50).overall.n_annotations == 6
     # A tag with no rated item is listed, empty, and says why it is not judged
     add_items(session, project, 1, tags=("negation",))
     third = agreement_report(session, project, by="tag", resamples=50)

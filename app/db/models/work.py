@@ -81,6 +81,14 @@ class Annotation(Base):
         Index("ix_annotations_project_id_spec_version_id", "project_id", "spec_version_id"),
         Index("ix_annotations_item_id", "item_id"),
         Index("ix_annotations_user_id", "user_id"),
+        # Few rows: the agreement watermark reads the latest retraction from it.
+        Index(
+            "ix_annotations_retracted_project_id",
+            "project_id",
+            "retracted_at",
+            sqlite_where=text("retracted_at IS NOT NULL"),
+            postgresql_where=text("retracted_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,0 +1,34 @@
+"""An index of retracted annotations by project, for the agreement watermark
+
+Agreement reports are cached under a watermark that must move with every retraction; reading
+the latest retraction of a project from this small partial index costs a lookup, not a scan of
+the project's annotations.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-30 11:20:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_annotations_retracted_project_id",
+        "annotations",
+        ["project_id", "retracted_at"],
+        sqlite_where=sa.text("retracted_at IS NOT NULL"),
+        postgresql_where=sa.text("retracted_at IS NOT NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_annotations_retracted_project_id", table_name="annotations")
