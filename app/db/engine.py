@@ -32,6 +32,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_BATCH_ROWS = 65_536
+"""Rows :func:`read_frame` takes from SQLite's cursor at a time."""
 _BEGIN_OPTION = "accord_sqlite_begin"
 WRITE_LOCK = "accord_write_lock"
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
@@ -162,6 +164,21 @@ def json_as_text(session: Session, column: Any) -> Any:
     return type_coerce(column, Text) if is_sqlite(session) else cast(column, Text)
 
 
+def decode_json(texts: pl.Series, dtype: Any) -> pl.Series:
+    """JSON texts (from :func:`json_as_text`) decoded to ``dtype``, each distinct text once.
+
+    Labels repeat (a few distinct values over millions of rows), and decoding is what costs:
+    Polars' decoder takes about 100 bytes of working memory per row, so a million-row column
+    decoded whole adds hundreds of MB; its distinct texts take next to nothing.
+    """
+    distinct = texts.unique()
+    decoded = pl.DataFrame({"text": distinct, "value": distinct.str.json_decode(dtype=dtype)})
+    looked_up = texts.to_frame("text").join(
+        decoded, on="text", how="left", maintain_order="left", nulls_equal=True
+    )
+    return looked_up["value"].alias(texts.name)
+
+
 def epoch_seconds(dialect: str, column: Any) -> Any:
     """A timestamp column as seconds since the Unix epoch (a float), in SQL."""
     if dialect == "sqlite":
@@ -197,12 +214,15 @@ def read_frame(
         return pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
     params = tuple(compiled.params[name] for name in compiled.positiontup or ())
     sqlite_cursor = connection.connection.cursor()
+    frames = []
     try:
         sqlite_cursor.execute(str(compiled), params)
-        rows = sqlite_cursor.fetchall()
+        # A batch at a time: a million rows as Python tuples would take hundreds of MB at once.
+        while rows := sqlite_cursor.fetchmany(READ_BATCH_ROWS):
+            frames.append(pl.DataFrame(rows, schema=schema, orient="row"))
     finally:
         sqlite_cursor.close()
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return pl.concat(frames, rechunk=True) if frames else pl.DataFrame(schema=schema)
 
 
 def unindexed(column: Any) -> Any:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.analytics.slices import Measure, Settings, Slice, by_annotator, by_label, by_tag
 from app.analytics.slices import measure_slice as measure
-from app.db.engine import json_as_text, read_frame
+from app.db.engine import decode_json, json_as_text, read_frame
 from app.db.models import (
     Adjudication,
     Annotation,
@@ -140,7 +140,7 @@ def load_ratings(session: Session, project: Project, selection: SpecSelection) -
     return raw.select(
         item=unit,
         annotator="annotator",
-        value=pl.col("json").str.json_decode(dtype=VALUE_TYPES.get(project.kind, pl.String)),
+        value=decode_json(raw["json"], VALUE_TYPES.get(project.kind, pl.String)),
         item_id="item_id",
     )
 

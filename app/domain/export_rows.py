@@ -16,7 +16,7 @@ import polars as pl
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.engine import read_frame
+from app.db.engine import decode_json, read_frame
 from app.db.models import Item, Project
 from app.domain.agreement import VALUE_TYPES
 from app.domain.export import ExportRequest, pseudonym, rule_versions, tag_reliability
@@ -129,7 +129,7 @@ def _range(
         rows = items.join(labels, left_on="id", right_on="item_id", maintain_order="left")
         return rows.select(
             *ITEM_COLUMNS,
-            label=pl.col("key").str.json_decode(dtype=dtype),
+            label=decode_json(rows["key"], dtype),
             annotator="annotator",
             spec_version="number",
             stale="stale",
@@ -148,7 +148,7 @@ def _range(
         rows = rows.filter(pl.col("item_agreement") >= request.min_item_agreement)
     return rows.select(
         *ITEM_COLUMNS,
-        label=pl.col("label_json").str.json_decode(dtype=dtype),
+        label=decode_json(rows["label_json"], dtype),
         decided_by="decided_by",
         vote_share="vote_share",
         n_annotators="n_annotators",
