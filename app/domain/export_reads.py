@@ -93,7 +93,6 @@ def read_labels(
     raw = read_frame(
         session,
         select(
-            Annotation.id,
             Annotation.item_id,
             Annotation.user_id,
             json_as_text(session, Annotation.value),
@@ -106,7 +105,6 @@ def read_labels(
             Annotation.retracted_at.is_(None),
         ),
         {
-            "id": pl.Int64,
             "item_id": pl.Int64,
             "user_id": pl.Int64,
             "key": pl.String,
@@ -126,7 +124,7 @@ def read_labels(
         keep = keep & ~stale
     return (
         labels.filter(keep)
-        .sort("item_id", "id")
+        .sort("item_id", "created_at", "user_id")  # in the order given
         .select(
             "item_id",
             "user_id",
