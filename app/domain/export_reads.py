@@ -68,6 +68,8 @@ def read_item_tags(
     session: Session, tag_names: Mapping[int, str], low: int, high: int
 ) -> pl.DataFrame:
     """(item_id, tag) of the range, tag names looked up from the project's ``tag_names``."""
+    if not tag_names:
+        return pl.DataFrame(schema={"item_id": pl.Int64, "tag": pl.String})
     pairs = read_frame(
         session,
         select(ItemTag.item_id, ItemTag.tag_id).where(ItemTag.item_id.between(low, high)),

@@ -16,7 +16,9 @@ from sqlalchemy import func, select
 from app.db.engine import make_session_factory, session_scope
 from app.db.models import Annotation, Item
 from app.domain.adjudication import adjudicate_item
+from app.domain.annotation_import import import_annotations
 from app.domain.demo import DEMO_SLUG, load_demo
+from app.domain.item_parsing import parse_annotation_rows
 from app.domain.outbox import run_job
 from app.domain.people import get_user_by_email
 from app.domain.projects import add_member, get_project
@@ -24,6 +26,7 @@ from app.domain.specs import publish_spec
 from app.jobs.actors import HANDLERS
 from tests.api.test_specs_api import wait_for_job
 from tests.apps import commit_user, make_token
+from tests.domain.test_assignment import add_items
 from tests.factories import draft_with, make_project
 
 URL = f"/api/v1/projects/{DEMO_SLUG}/export"
@@ -206,3 +209,28 @@ def test_since_a_time_or_a_snapshot_exports_only_what_changed(
     ]
     bad = client.get(f"{URL}?since=yesterday", headers=lead)
     assert bad.status_code == 422 and "since" in bad.json()["error"]["details"]["fields"]
+
+
+def test_a_project_without_edge_case_tags_exports_its_labels(
+    app: Litestar, client: TestClient[Litestar]
+) -> None:
+    commit_user(app, email=LEAD, role="lead")
+    with session_scope(make_session_factory(app.state.engine, immediate=True), immediate=True) as s:
+        lead = get_user_by_email(s, LEAD)
+        project = make_project(s, actor=lead, rules={}, overlap=2)
+        slug = project.slug
+        items = add_items(s, project, 2)
+        rows = [
+            {"external_id": item.external_id, "annotator": who, "value": "positive"}
+            for item in items
+            for who in ("a", "b")
+        ]
+        import_annotations(
+            s, project, parse_annotation_rows(json.dumps(rows).encode(), "json"), actor=lead
+        )
+    token = make_token(app, LEAD)
+    exported = lines(client.get(f"/api/v1/projects/{slug}/export", headers=token))
+    assert [(r["tags"], r["label"], r["decided_by"]) for r in exported] == [
+        ([], "positive", "unanimous"),
+        ([], "positive", "unanimous"),
+    ]
