@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.engine import is_sqlite
-from app.db.models import Annotation, AnnotationTag, ItemTag, Project, SpecVersion, Tag, User
+from app.db.models import Annotation, AnnotationTag, ItemTag, SpecVersion, Tag, User
 from app.domain.assignment import annotator_assignment, require_live_lease
 from app.domain.audit import record_event
 from app.domain.errors import Forbidden, InvalidInput
 from app.domain.gold_grading import grade_gold_check
-from app.domain.projects import can_reach
-from app.domain.stats import queue_recount
+from app.domain.plain_rows import insert_object, update_object
+from app.domain.projects import can_reach, project_of_member
+from app.domain.stats import recount_soon
 from app.domain.values import validate_value
 
 MAX_COMMENT_CHARS = 2000
@@ -92,9 +93,9 @@ def submit_assignment(
     now = now if now is not None else utcnow()
     assignment = annotator_assignment(session, assignment_id, annotator, lock=True)
     require_live_lease(assignment, now)
-    project = session.get(Project, assignment.project_id)
+    project = project_of_member(session, assignment.project_id, annotator)
     spec = session.get(SpecVersion, assignment.spec_version_id)
-    assert project is not None and spec is not None  # foreign keys guarantee both
+    assert spec is not None  # the foreign key guarantees it
     if not can_reach(session, annotator, project):
         raise Forbidden("only active members of the project may submit its work")
     errors = _check_inputs(tags, comment, duration_ms, source)
@@ -105,7 +106,10 @@ def submit_assignment(
     if errors:
         raise InvalidInput("the annotation was not recorded", field_errors=errors)
     marked = _resolve_tags(session, project.id, tags or [])
-    annotation = Annotation(
+    update_object(session, assignment, state="submitted", finished_at=now)
+    annotation = insert_object(
+        session,
+        Annotation,
         project_id=project.id,
         item_id=assignment.item_id,
         user_id=annotator.id,
@@ -119,10 +123,6 @@ def submit_assignment(
         source=source,
         created_at=now,
     )
-    session.add(annotation)
-    assignment.state = "submitted"
-    assignment.finished_at = now
-    session.flush()
     if marked:
         _tag(session, annotation, marked, annotator, now)
     record_event(
@@ -141,7 +141,7 @@ def submit_assignment(
     )
     if assignment.kind == "gold":
         grade_gold_check(session, project, annotator, now)
-    queue_recount(session, project.id, actor_id=annotator.id)
+    recount_soon(session, project.id, actor_id=annotator.id)
     return annotation
 
 
@@ -169,15 +169,4 @@ def _tag(
             ]
         )
         .on_conflict_do_nothing()
-    )
-
-
-def annotation_tag_names(session: Session, annotation: Annotation) -> list[str]:
-    """The names of the tags marked on an annotation, sorted."""
-    return sorted(
-        session.scalars(
-            select(Tag.name)
-            .join(AnnotationTag, AnnotationTag.tag_id == Tag.id)
-            .where(AnnotationTag.annotation_id == annotation.id)
-        )
     )

@@ -20,14 +20,13 @@ change that frees a slot.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import (
-    select,
-    update,
-)
+from sqlalchemy import Table, event, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.db.base import utcnow
 from app.db.engine import is_sqlite
@@ -43,6 +42,22 @@ from app.domain.work_gate import paused_refusal, work_block
 
 ACTIVE_STATES = ("leased", "submitted")
 MAX_CLAIM_ROUNDS = 25
+# The tables, for the plain updates of the lease path (no ORM objects involved).
+_ASSIGNMENTS = cast(Table, Assignment.__table__)
+_ITEMS = cast(Table, Item.__table__)
+
+
+LOCKED = "accord_locked_assignments"
+"""``session.info`` key: assignments read under a lock, remembered until a transaction or a
+savepoint ends (rolling back a savepoint releases the locks taken in it)."""
+
+
+def _forget_locked(session: Session, _transaction: SessionTransaction) -> None:
+    session.info.pop(LOCKED, None)
+
+
+if not event.contains(Session, "after_transaction_end", _forget_locked):
+    event.listen(Session, "after_transaction_end", _forget_locked)
 
 
 class _LostRace(Exception):
@@ -80,11 +95,9 @@ def mark_items_open(session: Session, item_ids: list[int]) -> None:
     that still includes the slot freed here; clearing after it commits keeps the hint honest.
     """
     if item_ids:
+        session.flush()
         session.execute(
-            update(Item)
-            .where(Item.id.in_(sorted(set(item_ids))))
-            .values(is_full=False)
-            .execution_options(synchronize_session=False)
+            update(_ITEMS).where(_ITEMS.c.id.in_(sorted(set(item_ids)))).values(is_full=False)
         )
 
 
@@ -93,18 +106,26 @@ def expire_leases(
 ) -> int:
     """Mark leases past their expiry as ``expired`` (freeing their slots); returns how many."""
     now = _now(now)
+    leases = _ASSIGNMENTS.c
     statement = (
-        update(Assignment)
-        .where(Assignment.state == "leased", Assignment.lease_expires_at <= now)
+        update(_ASSIGNMENTS)
+        .where(leases.state == "leased", leases.lease_expires_at <= now)
         .values(state="expired", finished_at=now)
-        .returning(Assignment.id, Assignment.project_id, Assignment.item_id, Assignment.user_id)
-        .execution_options(synchronize_session="fetch")
+        .returning(leases.id, leases.project_id, leases.item_id, leases.user_id)
     )
     if project is not None:
-        statement = statement.where(Assignment.project_id == project.id)
+        statement = statement.where(leases.project_id == project.id)
     # The state test in the WHERE makes a concurrent expirer (PostgreSQL re-checks it after the
-    # row lock) skip rows already expired, so each expiry is audited exactly once.
+    # row lock) skip rows already expired, so each expiry is audited exactly once. A plain
+    # update (it runs before every lease, and nearly always finds nothing): pending changes are
+    # flushed first and the session's own copies of expired rows updated after, as the ORM would.
+    session.flush()
     rows = session.execute(statement).all()
+    for assignment_id, *_ in rows:
+        held = session.identity_map.get(identity_key(Assignment, assignment_id))
+        if held is not None:
+            set_committed_value(held, "state", "expired")
+            set_committed_value(held, "finished_at", now)
     mark_items_open(session, [item_id for _, _, item_id, _ in rows])
     for assignment_id, project_id, item_id, user_id in rows:
         record_event(
@@ -156,12 +177,7 @@ def _place(
     )
     if len(taken) + 1 >= project.overlap:
         # Counted just now under the item's lock (PostgreSQL) or the write lock (SQLite).
-        session.execute(
-            update(Item)
-            .where(Item.id == item_id)
-            .values(is_full=True)
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(update(_ITEMS).where(_ITEMS.c.id == item_id).values(is_full=True))
     return assignment
 
 
@@ -173,7 +189,7 @@ def _claim_round(
     if not candidates:
         return None
     locked_any = False
-    for attempt, (item_id, priority) in enumerate([*candidates, candidates[0]]):
+    for attempt, (item_id, priority, candidate_round) in enumerate([*candidates, candidates[0]]):
         # Last resort when every candidate was locked by other claimers: wait for the best one
         # rather than spin or answer "nothing left" while work remains.
         wait = attempt == len(candidates)
@@ -181,7 +197,7 @@ def _claim_round(
             break
         try:
             with session.begin_nested():  # a lost race rolls back, releasing the item lock
-                label_round = lock_item(session, item_id, wait=wait)
+                label_round = lock_item(session, item_id, wait=wait, read_round=candidate_round)
                 if label_round is None:
                     continue
                 locked_any = True
@@ -276,13 +292,24 @@ def lease_next_assignment(
 def annotator_assignment(
     session: Session, assignment_id: int, annotator: User, *, lock: bool = False
 ) -> Assignment:
-    """The annotator's own assignment, or NotFound (other people's leases do not exist)."""
-    query = select(Assignment).where(Assignment.id == assignment_id)
-    if lock:
-        query = query.with_for_update()
-    assignment = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+    """The annotator's own assignment, or NotFound (other people's leases do not exist).
+
+    Read with ``lock=True`` again in the same transaction (the task API checks the task's
+    project before the domain submits it), it is not read twice: the first read was fresh and
+    under the lock, so only this transaction can have changed the row since.
+    """
+    locked: dict[int, Assignment] = session.info.setdefault(LOCKED, {})
+    assignment = locked.get(assignment_id) if lock else None
+    if assignment is None:
+        query = select(Assignment).where(Assignment.id == assignment_id)
+        if lock:
+            query = query.with_for_update()
+        query = query.execution_options(populate_existing=True)
+        assignment = session.scalars(query).one_or_none()
     if assignment is None or assignment.user_id != annotator.id:
         raise NotFound(f"no task {assignment_id}")
+    if lock:
+        locked[assignment_id] = assignment
     return assignment
 
 

@@ -96,7 +96,7 @@ def gold_item_ids(project_id: int | BindParameter[int]) -> Select[int]:
 
 
 @cache
-def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
+def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime, int]:
     """Best few eligible items: the head of the plain walk plus the head of the ranked ones.
 
     Built once per dialect with bound parameters (project_id, user_id, overlap):
@@ -128,7 +128,7 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
         Item.id.not_in(labeled),
         Item.id.not_in(live_gold),  # gold items are outside the k-overlap pool
     )
-    columns = (Item.id, Item.priority, Item.created_at)
+    columns = (Item.id, Item.priority, Item.created_at, Item.label_round)
     plain = (
         select(*columns)
         .where(in_project, Item.priority == 0, *eligible)
@@ -146,8 +146,9 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime]:
     return union_all(select(plain), select(ranked))
 
 
-def best_candidates(session: Session, project: Project, user: User) -> list[tuple[int, int]]:
-    """(item id, priority) of the best few items this user may take, best first."""
+def best_candidates(session: Session, project: Project, user: User) -> list[tuple[int, int, int]]:
+    """(item id, priority, labeling round) of the best few items this user may take, best
+    first."""
     statement = _candidate_statement(session.get_bind().dialect.name)
     params = {
         "project_id": project.id,
@@ -155,4 +156,7 @@ def best_candidates(session: Session, project: Project, user: User) -> list[tupl
         "overlap": project.overlap,
     }
     rows = sorted(session.execute(statement, params), key=lambda r: _serving_key(r[2], r[1], r[0]))
-    return [(item_id, priority) for item_id, priority, _ in rows[:CANDIDATE_BATCH]]
+    return [
+        (item_id, priority, label_round)
+        for item_id, priority, _, label_round in rows[:CANDIDATE_BATCH]
+    ]

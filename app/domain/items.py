@@ -70,6 +70,14 @@ def get_item(session: Session, project: Project, external_id: str) -> Item:
     return item
 
 
+def item_external_id(session: Session, item_id: int) -> str:
+    """An item's external id, read alone (an answer naming the item needs no more of it)."""
+    external_id = session.scalar(select(Item.external_id).where(Item.id == item_id))
+    if external_id is None:
+        raise NotFound(f"no item with id {item_id}")
+    return external_id
+
+
 def project_tag_ids(session: Session, project: Project) -> dict[str, int]:
     """The project's tag ids by name."""
     rows = session.execute(select(Tag.name, Tag.id).where(Tag.project_id == project.id))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,6 +129,36 @@ def enqueue_job(
             raise
         return winner
     return job
+
+
+_JOBS = cast(Table, Job.__table__).c
+_PENDING_KEY = select(_JOBS.id).where(
+    _JOBS.dedupe_key == bindparam("dedupe_key"), _JOBS.status.in_(PENDING_STATUSES)
+)
+
+
+def ensure_job_pending(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    dedupe_key: str,
+    project_id: int | None = None,
+    created_by_id: int | None = None,
+) -> None:
+    """:func:`enqueue_job` for a caller that does not need the row: while a job with the key is
+    pending (the usual case for a debounced job, e.g. a recount after every submission), a
+    plain existence check answers and no row is loaded."""
+    session.flush()  # the check is plain SQL: a job added in this transaction must show
+    if session.execute(_PENDING_KEY, {"dedupe_key": dedupe_key}).first() is None:
+        enqueue_job(
+            session,
+            kind,
+            payload,
+            project_id=project_id,
+            dedupe_key=dedupe_key,
+            created_by_id=created_by_id,
+        )
 
 
 def get_job(session: Session, job_id: str) -> Job:

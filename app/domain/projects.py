@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import ColumnElement, and_, event, select
+from sqlalchemy.orm import Session, SessionTransaction, joinedload
 
 from app.db.base import utcnow
 from app.db.models import Membership, Project, SpecLabel, SpecRule, SpecVersion, Tag, User
@@ -167,11 +167,49 @@ def create_project(session: Session, data: ProjectInput, *, actor: User) -> Proj
     return project
 
 
-def get_project(session: Session, slug: str) -> Project:
-    """The project with this slug, or NotFound."""
-    project = session.scalar(select(Project).where(Project.slug == slug))
+def get_project(session: Session, slug: str, *, member: User | None = None) -> Project:
+    """The project with this slug, or NotFound.
+
+    With ``member``, that person's membership is read in the same statement and remembered
+    as :func:`membership_of` would (a request that looks up a project then checks who may
+    reach it saves a round trip).
+    """
+    project = _project_with_membership(session, Project.slug == slug, member)
     if project is None:
         raise NotFound(f"no project {slug!r}")
+    return project
+
+
+def project_of_member(session: Session, project_id: int, member: User) -> Project:
+    """The project with this id (it must exist), read with ``member``'s membership as
+    :func:`get_project` does."""
+    if (member.id, project_id) in session.info.get(REACH, {}):
+        project = session.get(Project, project_id)  # read already in this transaction
+    else:
+        project = _project_with_membership(session, Project.id == project_id, member)
+    if project is None:
+        raise NotFound(f"no project with id {project_id}")
+    return project
+
+
+def _project_with_membership(
+    session: Session, condition: ColumnElement[bool], member: User | None
+) -> Project | None:
+    if member is None:
+        return session.scalar(select(Project).where(condition))
+    row = session.execute(
+        select(Project, Membership)
+        .outerjoin(
+            Membership,
+            and_(Membership.project_id == Project.id, Membership.user_id == member.id),
+        )
+        .where(condition)
+    ).first()
+    if row is None:
+        return None
+    project, membership = row
+    # An entry already remembered is the session's own (maybe changed) object: keep it.
+    session.info.setdefault(REACH, {}).setdefault((member.id, project.id), membership)
     return project
 
 
@@ -204,8 +242,14 @@ def current_spec(session: Session, project: Project) -> SpecVersion:
     spec = remembered.get(project.id)
     if spec is not None:
         return spec
-    spec = session.scalar(
-        select(SpecVersion).where(SpecVersion.project_id == project.id, SpecVersion.is_current)
+    spec = (
+        session.scalars(
+            select(SpecVersion)
+            .where(SpecVersion.project_id == project.id, SpecVersion.is_current)
+            .options(joinedload(SpecVersion.labels))  # one statement, not two
+        )
+        .unique()
+        .one_or_none()
     )
     if spec is None:
         raise NotFound(f"project {project.slug!r} has no published spec")

@@ -18,7 +18,7 @@ from app.db.base import utcnow
 from app.db.engine import is_sqlite
 from app.db.models import Annotation, Assignment, Item, Job, Project, ProjectStats
 from app.domain.errors import InvalidInput, NotFound
-from app.domain.outbox import enqueue_job
+from app.domain.outbox import enqueue_job, ensure_job_pending
 
 COUNT_FIELDS = ("n_items", "n_items_complete", "n_annotations", "n_annotators", "n_active_leases")
 
@@ -102,11 +102,20 @@ def recount_job(session: Session, job: Job) -> dict[str, Any]:
 
 def queue_recount(session: Session, project_id: int, *, actor_id: int | None = None) -> Job:
     """Queue a recount of the project's figures; one pending recount per project (debounced)."""
-    return enqueue_job(
-        session,
-        "recount_project",
-        {"project_id": project_id},
-        project_id=project_id,
-        dedupe_key=f"recount_project:{project_id}",
-        created_by_id=actor_id,
-    )
+    return enqueue_job(session, **_recount(project_id, actor_id))
+
+
+def recount_soon(session: Session, project_id: int, *, actor_id: int | None = None) -> None:
+    """:func:`queue_recount` for the labeling loop, which does not need the job row (see
+    :func:`app.domain.outbox.ensure_job_pending`)."""
+    ensure_job_pending(session, **_recount(project_id, actor_id))
+
+
+def _recount(project_id: int, actor_id: int | None) -> dict[str, Any]:
+    return {
+        "kind": "recount_project",
+        "payload": {"project_id": project_id},
+        "project_id": project_id,
+        "dedupe_key": f"recount_project:{project_id}",
+        "created_by_id": actor_id,
+    }

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
-from app.db.models import Assignment, Item, ItemTag, Project, SpecVersion, Tag, User
+from app.db.models import Assignment, Item, ItemTag, Project, SpecRule, SpecVersion, Tag, User
 from app.domain.projects import current_spec
+
+
+@dataclass(frozen=True)
+class TaskItem:
+    """The fields of an item an annotator sees."""
+
+    external_id: str
+    text: str
+    metadata: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -19,26 +29,36 @@ class TaskView:
     """What an annotator sees for a task: the item, its tags, and the rules for those tags."""
 
     assignment: Assignment
-    item: Item
+    item: TaskItem
     spec_number: int
     tags: list[str]
     rules: list[tuple[str, str]]
 
 
+_SPEC_VERSION = bindparam("spec_version_id", type_=Integer)
+_ITEM_WITH_TAGS_AND_RULES = (
+    select(Item.external_id, Item.text, Item.metadata_, Tag.name, SpecRule.text)
+    .outerjoin(ItemTag, ItemTag.item_id == Item.id)
+    .outerjoin(Tag, Tag.id == ItemTag.tag_id)
+    .outerjoin(SpecRule, and_(SpecRule.tag_id == Tag.id, SpecRule.spec_version_id == _SPEC_VERSION))
+    .where(Item.id == bindparam("item_id", type_=Integer))
+)
+"""One row per tag of the item (one row if it has none), with the spec's rule for that tag:
+the whole task in one statement, built once (the task API serves one per lease)."""
+
+
 def describe_task(session: Session, assignment: Assignment) -> TaskView:
     """The item, its tag names and the spec's rules for exactly those tags (sorted by tag)."""
-    item = session.get(Item, assignment.item_id)
     spec = session.get(SpecVersion, assignment.spec_version_id)
-    assert item is not None and spec is not None  # foreign keys guarantee both
-    tags = dict(
-        session.execute(
-            select(Tag.id, Tag.name)
-            .join(ItemTag, ItemTag.tag_id == Tag.id)
-            .where(ItemTag.item_id == item.id)
-        ).all()
-    )
-    rules = sorted((tags[r.tag_id], r.text) for r in spec.rules if r.tag_id in tags)
-    return TaskView(assignment, item, spec.number, sorted(tags.values()), rules)
+    rows = session.execute(
+        _ITEM_WITH_TAGS_AND_RULES,
+        {"item_id": assignment.item_id, "spec_version_id": assignment.spec_version_id},
+    ).all()
+    assert spec is not None and rows  # foreign keys guarantee both
+    external_id, text, metadata = rows[0][:3]
+    tags = sorted(tag for *_, tag, _ in rows if tag is not None)
+    rules = sorted((tag, rule) for *_, tag, rule in rows if rule is not None)
+    return TaskView(assignment, TaskItem(external_id, text, metadata), spec.number, tags, rules)
 
 
 def is_live(assignment: Assignment, now: datetime | None = None) -> bool:

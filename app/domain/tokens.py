@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.db.base import utcnow
 from app.db.models import ApiToken, ApiTokenProject, Project, User
@@ -38,7 +39,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
 class TokenGrant:
     """What a presented token allows: whose it is, which scopes, which projects (None = all)."""
 
-    token: ApiToken
+    token_id: int
     user: User
     scopes: frozenset[str]
     project_ids: frozenset[int] | None
@@ -50,6 +51,28 @@ class TokenGrant:
     def reaches(self, project_id: int) -> bool:
         """True if the token is not limited to other projects."""
         return self.project_ids is None or project_id in self.project_ids
+
+
+# Table columns, not ORM attributes: the statement then skips the ORM's result machinery.
+_TOKENS = cast(Table, ApiToken.__table__).c
+_TOKEN_PROJECTS = cast(Table, ApiTokenProject.__table__).c
+_USERS = cast(Table, User.__table__)
+_TOKEN_WITH_USER = (
+    select(
+        _TOKENS.id.label("token_id"),
+        _TOKENS.scopes,
+        _TOKENS.expires_at,
+        _TOKENS.revoked_at,
+        _TOKENS.last_used_at,
+        _TOKEN_PROJECTS.project_id,
+        *_USERS.c,
+    )
+    .join(_USERS, _USERS.c.id == _TOKENS.user_id)
+    .outerjoin(cast(Table, ApiTokenProject.__table__), _TOKEN_PROJECTS.token_id == _TOKENS.id)
+    .where(_TOKENS.token_hash == bindparam("token_hash"))
+)
+"""The token, its user and one row per project it is limited to (one row if none): every API
+request presents a token, so this is one statement, built once, loading no ORM objects."""
 
 
 def create_token(
@@ -113,22 +136,31 @@ def create_token(
 
 
 def resolve_token(session: Session, raw: str) -> TokenGrant:
-    """The grant for a presented bearer token, or Unauthenticated saying why not."""
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(raw.strip())))
-    if token is None:
+    """The grant for a presented bearer token, or Unauthenticated saying why not.
+
+    The grant's user is detached (as if loaded by a session since closed): it outlives the
+    transaction that checked the token and is only read.
+    """
+    rows = session.execute(_TOKEN_WITH_USER, {"token_hash": digest(raw.strip())}).all()
+    if not rows:
         raise Unauthenticated("the API token is not valid", code="invalid_token")
+    token = rows[0]
     now = utcnow()
     if token.revoked_at is not None:
         raise Unauthenticated("the API token was revoked", code="token_revoked")
     if token.expires_at is not None and token.expires_at <= now:
         raise Unauthenticated("the API token has expired", code="token_expired")
-    if not token.user.can_log_in:
+    user = User(**{column.key: token._mapping[column] for column in _USERS.c})
+    make_transient_to_detached(user)
+    if not user.can_log_in:
         raise Unauthenticated("the token's user is disabled", code="user_disabled")
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        token.last_used_at = now
-    scopes = frozenset(token.scopes) if token.scopes else ROLE_SCOPES[token.user.role]
-    ids = token.project_ids
-    return TokenGrant(token, token.user, scopes, frozenset(ids) if ids is not None else None)
+        session.execute(
+            update(ApiToken).where(ApiToken.id == token.token_id).values(last_used_at=now)
+        )
+    scopes = frozenset(token.scopes) if token.scopes else ROLE_SCOPES[user.role]
+    ids = frozenset(row.project_id for row in rows if row.project_id is not None)
+    return TokenGrant(token.token_id, user, scopes, ids or None)
 
 
 def list_tokens(session: Session, user_id: int | None = None) -> list[ApiToken]:

@@ -17,6 +17,8 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from app import __version__
 from app.db.engine import make_engine, make_session_factory
@@ -32,6 +34,10 @@ from app.web.templating import configure_environment
 from app.web.timing import server_timing_middleware
 
 ROOT = Path(__file__).resolve().parents[2]
+REQUEST_THREADS = 40
+"""How many sync handlers (and guards' database work) run at once: anyio's default thread limit."""
+SQLITE_POOL_OVERFLOW = 10
+"""SQLite connections beyond one per request thread (the job worker's, the outbox relay's)."""
 log = logging.getLogger("accord.web")
 
 
@@ -43,7 +49,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     """
     settings = settings or Settings.from_env()
     logging.getLogger("accord").setLevel(settings.log_level)
-    engine = make_engine(settings.database_url)
+    engine = _make_web_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     write_session_factory = make_session_factory(engine, immediate=True)
     jobs = JobSystem(settings, session_factory, run_worker=settings.uses_embedded_broker)
@@ -121,6 +127,15 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     )
     _refuse_unguarded_routes(app)
     return app
+
+
+def _make_web_engine(database_url: str) -> Engine:
+    """The web process's engine. SQLite keeps a connection for every thread that may run a
+    request at once: with SQLAlchemy's default pool (5 kept) a busy server closed and reopened
+    connections on most requests, each reopening its file and re-running its PRAGMAs."""
+    if make_url(database_url).get_backend_name() != "sqlite":
+        return make_engine(database_url)
+    return make_engine(database_url, pool_size=REQUEST_THREADS, max_overflow=SQLITE_POOL_OVERFLOW)
 
 
 def _refuse_unguarded_routes(app: Litestar) -> None:

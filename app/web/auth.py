@@ -109,8 +109,6 @@ def _resolve_grant(state: State, raw: str, scope: str) -> TokenGrant:
     def work(session: Session) -> TokenGrant:
         grant = resolve_token(session, raw)
         require_scope(grant, scope)
-        session.flush()
-        session.expunge_all()
         return grant
 
     return _read_then_maybe_write(state, work)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import anyio.to_thread
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from app.web.app import REQUEST_THREADS
 from app.web.markdown import render_markdown
 
 
@@ -48,3 +52,18 @@ def test_every_answer_says_how_long_the_server_took(client: TestClient[Litestar]
         timing = client.get(path).headers["server-timing"]
         assert timing.startswith("app;dur="), path
         assert float(timing.removeprefix("app;dur=")) >= 0
+
+
+def test_the_sqlite_pool_keeps_a_connection_for_every_request_thread(
+    client: TestClient[Litestar],
+) -> None:
+    async def thread_limit() -> float:
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    # In a thread of its own: other tests (the browser's) may leave a loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        limit = pool.submit(anyio.run, thread_limit).result()
+    assert limit == REQUEST_THREADS  # the limit the pool is sized for
+    engine = client.app.state.engine
+    if engine.dialect.name == "sqlite":
+        assert engine.pool.size() == REQUEST_THREADS

@@ -54,7 +54,7 @@ def require_lead(grant: TokenGrant, refusal: str) -> None:
 
 def project_for(db: Session, grant: TokenGrant, slug: str) -> Project:
     """The project if the token may reach it; NotFound otherwise (no existence leak)."""
-    project = get_project(db, slug)
+    project = get_project(db, slug, member=grant.user)
     if not grant.reaches(project.id) or not can_reach(db, grant.user, project):
         raise NotFound(f"no project {slug!r}")
     return project

@@ -15,17 +15,18 @@ from typing import Any
 from litestar import Controller, post
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from app.db.models import Assignment, Item, SpecVersion
+from app.db.models import Assignment, SpecVersion
 from app.domain.acknowledgements import acknowledge_spec
-from app.domain.annotations import annotation_tag_names, submit_assignment
+from app.domain.annotations import submit_assignment
 from app.domain.assignment import (
     annotator_assignment,
     lease_next_assignment,
     skip_assignment,
 )
 from app.domain.errors import NotFound
+from app.domain.items import item_external_id
 from app.domain.task_view import describe_task
 from app.domain.tokens import TokenGrant
 from app.web.api.projects import project_for
@@ -145,14 +146,14 @@ def task_out(db: Session, assignment: Assignment, project_slug: str) -> TaskOut:
         spec_version=view.spec_number,
         state=assignment.state,
         lease_expires_at=assignment.lease_expires_at,
-        item=TaskItemOut(view.item.external_id, view.item.text, view.tags, view.item.metadata_),
+        item=TaskItemOut(view.item.external_id, view.item.text, view.tags, view.item.metadata),
         rules=[RuleIn(tag, text) for tag, text in view.rules],
     )
 
 
 def _own_task(db: Session, grant: TokenGrant, task_id: int) -> Assignment:
     """The token user's assignment in a project the token reaches, locked; else NotFound."""
-    assignment = annotator_assignment(db, task_id, grant.user)
+    assignment = annotator_assignment(db, task_id, grant.user, lock=True)
     if not grant.reaches(assignment.project_id):
         raise NotFound(f"no task {task_id}")
     return assignment
@@ -197,10 +198,9 @@ class TasksApi(Controller):
         """Record the value for a leased task: 422 for a value outside the spec, 409
         ``lease_expired`` for a lease that ran out or was used, 404 for someone else's task."""
         task = _own_task(db, grant, task_id)
-        # Held here so the domain finds them in the identity map and the answer needs no reload.
-        spec = db.get(SpecVersion, task.spec_version_id)
-        item = db.get(Item, task.item_id)
-        assert spec is not None and item is not None  # foreign keys guarantee both
+        # Held here so the domain finds it in the identity map and the answer needs no reload.
+        spec = db.get(SpecVersion, task.spec_version_id, options=[joinedload(SpecVersion.labels)])
+        assert spec is not None  # the foreign key guarantees it
         annotation = submit_assignment(
             db,
             task_id,
@@ -215,10 +215,10 @@ class TasksApi(Controller):
         out = AnnotationOut(
             id=annotation.id,
             task_id=task_id,
-            item=item.external_id,
+            item=item_external_id(db, task.item_id),
             spec_version=spec.number,
             value=annotation.value,
-            tags=annotation_tag_names(db, annotation),
+            tags=sorted(set(data.tags or [])),  # just recorded: all of them, no more
             unclear=annotation.unclear,
             comment=annotation.comment,
             duration_ms=annotation.duration_ms,
