@@ -227,7 +227,7 @@ def list_campaigns(session: Session, project: Project) -> list[tuple[RelabelCamp
         .where(RelabelCampaign.project_id == project.id)
         .order_by(SpecVersion.number.desc())
     )
-    return [(campaign, number) for campaign, number in rows.tuples()]
+    return [(campaign, number) for campaign, number in rows]
 
 
 def campaign_progress(
