@@ -68,7 +68,7 @@ def export_frames(
     alphas, overall, reliable = tag_reliability(session, project)
     texts = read_frame(
         session,
-        select(Item.text).where(Item.project_id == project.id, Item.split != "train"),
+        select(Item.text).where(Item.project_id == project.id, Item.split.in_(("eval", "holdout"))),
         {"text": pl.String},
     )
     context = _ProjectFigures(

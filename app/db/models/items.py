@@ -46,6 +46,8 @@ class Item(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "external_id"),
         CheckConstraint("split IN ('train', 'eval', 'holdout')", name="split"),
+        # Exports look up the few eval and holdout items of a project.
+        Index("ix_items_project_id_split", "project_id", "split"),
         Index("ix_items_project_id_text_hash", "project_id", "text_hash"),
         # The assignment engine walks a project's open items by priority, then id (the
         # rowid/primary key every index carries): plain items in import order, prioritized ones

@@ -1,8 +1,9 @@
-"""An index of retracted annotations by project, for the agreement watermark
+"""Indexes for reads that scanned a whole project: retracted annotations, items by split
 
 Agreement reports are cached under a watermark that must move with every retraction; reading
-the latest retraction of a project from this small partial index costs a lookup, not a scan of
-the project's annotations.
+the latest retraction of a project from a small partial index costs a lookup, not a scan of
+the project's annotations. Exports compare train items with the project's eval and holdout
+texts; an index by (project, split) finds those few items without reading every item.
 
 Revision ID: 0007
 Revises: 0006
@@ -28,7 +29,9 @@ def upgrade() -> None:
         sqlite_where=sa.text("retracted_at IS NOT NULL"),
         postgresql_where=sa.text("retracted_at IS NOT NULL"),
     )
+    op.create_index("ix_items_project_id_split", "items", ["project_id", "split"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_items_project_id_split", table_name="items")
     op.drop_index("ix_annotations_retracted_project_id", table_name="annotations")
