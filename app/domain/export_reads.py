@@ -19,20 +19,20 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import is_sqlite, json_as_text, read_frame, unindexed
 from app.db.models import Adjudication, Annotation, Item, ItemTag, Project, SpecVersion
-from app.domain.agreement import SpecSelection
+from app.domain.export import ExportRequest
 
 ISO_MILLIS = "%Y-%m-%dT%H:%M:%S%.3fZ"
 """How exports write times: ISO 8601 in UTC with milliseconds (``2026-01-31T09:30:00.123Z``)."""
 
 
 @dataclass(frozen=True)
-class Versions:
+class SpecVersions:
     """The project's spec versions: number per id, and the id of a selected number."""
 
     number_of: Mapping[int, int]
 
     @classmethod
-    def of(cls, session: Session, project: Project) -> Versions:
+    def of(cls, session: Session, project: Project) -> SpecVersions:
         """The project's versions, read once per export."""
         rows = session.execute(
             select(SpecVersion.id, SpecVersion.number).where(SpecVersion.project_id == project.id)
@@ -84,9 +84,8 @@ def read_labels(
     session: Session,
     project: Project,
     items: pl.DataFrame,
-    versions: Versions,
-    selection: SpecSelection,
-    include_stale: bool,
+    versions: SpecVersions,
+    request: ExportRequest,
     low: int,
     high: int,
 ) -> pl.DataFrame:
@@ -118,11 +117,12 @@ def read_labels(
     labels = raw.join(items.select(item_id="id", item_round="item_round"), on="item_id")
     stale = pl.col("round") < pl.col("item_round")
     keep = pl.lit(True)
-    if selection == "current" and not include_stale:
+    selection = request.spec_version
+    if selection == "current" and not request.include_stale:
         keep = pl.col("round") == pl.col("item_round")
     elif isinstance(selection, int):
         keep = pl.col("version_id") == versions.id_of(selection)
-    if not include_stale:
+    if not request.include_stale:
         keep = keep & ~stale
     return (
         labels.filter(keep)
@@ -141,7 +141,7 @@ def read_labels(
 
 
 def read_rulings(
-    session: Session, project: Project, versions: Versions, low: int, high: int
+    session: Session, project: Project, versions: SpecVersions, low: int, high: int
 ) -> pl.DataFrame:
     """The latest ruling per item of the range (newest revision under the newest version):
     item_id, ruling (JSON text), ruled_at."""

@@ -21,7 +21,7 @@ from app.db.models import Item, Project
 from app.domain.agreement import VALUE_TYPES
 from app.domain.export import ExportRequest, pseudonym, rule_versions, tag_reliability
 from app.domain.export_reads import (
-    Versions,
+    SpecVersions,
     read_item_tags,
     read_items,
     read_labels,
@@ -47,7 +47,7 @@ class _ProjectFigures:
     """What every range needs: project-wide and small."""
 
     rule_versions: dict[str, int]
-    versions: Versions
+    versions: SpecVersions
     tag_names: dict[int, str]
     tag_alpha: dict[str, float | None]
     overall_alpha: float | None
@@ -73,7 +73,7 @@ def export_frames(
     )
     context = _ProjectFigures(
         rule_versions(session, project),
-        Versions.of(session, project),
+        SpecVersions.of(session, project),
         tag_names(session, project),
         alphas,
         overall,
@@ -104,16 +104,7 @@ def _range(
     items = _items(session, project, request, context, low, high)
     if not items.height:
         return pl.DataFrame()
-    labels = read_labels(
-        session,
-        project,
-        items,
-        context.versions,
-        request.spec_version,
-        request.include_stale,
-        low,
-        high,
-    )
+    labels = read_labels(session, project, items, context.versions, request, low, high)
     if not labels.height:
         return pl.DataFrame()
     people = {

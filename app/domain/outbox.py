@@ -73,10 +73,15 @@ def _check_payload(kind: str, payload: Mapping[str, Any]) -> None:
         raise InvalidInput(f"invalid payload for a {kind!r} job", field_errors=errors)
 
 
+_JOBS = cast(Table, Job.__table__).c
+_PENDING_WITH_KEY = (_JOBS.dedupe_key == bindparam("dedupe_key")) & _JOBS.status.in_(
+    PENDING_STATUSES
+)
+"""A job not yet finished under the dedupe key bound as ``dedupe_key``."""
+
+
 def _pending_with_key(session: Session, dedupe_key: str) -> Job | None:
-    return session.scalars(
-        select(Job).where(Job.dedupe_key == dedupe_key, Job.status.in_(PENDING_STATUSES))
-    ).first()
+    return session.scalars(select(Job).where(_PENDING_WITH_KEY), {"dedupe_key": dedupe_key}).first()
 
 
 def enqueue_job(
@@ -131,10 +136,7 @@ def enqueue_job(
     return job
 
 
-_JOBS = cast(Table, Job.__table__).c
-_PENDING_KEY = select(_JOBS.id).where(
-    _JOBS.dedupe_key == bindparam("dedupe_key"), _JOBS.status.in_(PENDING_STATUSES)
-)
+_PENDING_KEY = select(_JOBS.id).where(_PENDING_WITH_KEY)
 
 
 def ensure_job_pending(

@@ -13,7 +13,7 @@ from app.db.models.people import ROLES
 from app.domain import people
 from app.domain.errors import Conflict, InvalidInput
 from app.web.auth import ADMIN, Viewer
-from app.web.controllers.forms import FormData, field
+from app.web.controllers.forms import FormData, field, field_errors
 from app.web.deps import CurrentViewer, Db
 from app.web.htmx import is_htmx, page_or_partial
 
@@ -63,11 +63,7 @@ class AdminUsersController(Controller):
                 actor_id=viewer.user.id,
             )
         except (InvalidInput, Conflict) as exc:
-            errors = (
-                exc.field_errors
-                if isinstance(exc, InvalidInput)
-                else ((exc.details or {}).get("fields", {}) or {"email": exc.message})
-            )
+            errors = field_errors(exc, "email")
             return page_or_partial(
                 request,
                 "admin/users.html",

@@ -9,6 +9,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from app.db.models import Project
+from app.domain.errors import DomainError, InvalidInput
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -44,3 +45,12 @@ def task_value(project: Project, form: dict[str, Any], name: str) -> Any:
         with suppress(ValueError):
             raw = float(raw)
     return raw
+
+
+def field_errors(exc: DomainError, field_name: str) -> dict[str, str]:
+    """The per-field problems of a refused form: InvalidInput's own, the fields a Conflict
+    names in its details, else the message against ``field_name``."""
+    if isinstance(exc, InvalidInput):
+        return exc.field_errors
+    fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
+    return dict(fields) if fields else {field_name: exc.message}

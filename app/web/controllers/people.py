@@ -44,7 +44,7 @@ from app.domain.workforce_rules import (
     workforce_rules,
 )
 from app.web.auth import LEAD, PUBLIC, Viewer
-from app.web.controllers.forms import FormData, field
+from app.web.controllers.forms import FormData, field, field_errors
 from app.web.controllers.projects import reachable_project
 from app.web.controllers.session import logged_in
 from app.web.deps import CurrentViewer, Db, MaybeViewer
@@ -74,14 +74,6 @@ def _context(db: Session, viewer: Viewer, project: Project, **overrides: Any) ->
     }
     context.update(overrides)
     return context
-
-
-def _field_errors(exc: DomainError) -> dict[str, str]:
-    """The per-field problems of an error (InvalidInput, or a Conflict naming its field)."""
-    if isinstance(exc, InvalidInput):
-        return exc.field_errors
-    fields = (exc.details or {}).get("fields") if isinstance(exc.details, dict) else None
-    return dict(fields) if fields else {"email": exc.message}
 
 
 class PeoplePagesController(Controller):
@@ -127,7 +119,7 @@ class PeoplePagesController(Controller):
             )
         except DomainError as exc:
             context = _context(db, viewer, project, invite_form=form)
-            context["invite_errors"] = _field_errors(exc)
+            context["invite_errors"] = field_errors(exc, "email")
             context["invite_message"] = exc.message
             # htmx swaps 422 only: a refusal (a member already, a lead invite) is input to fix.
             status = 422 if is_htmx(request) or isinstance(exc, InvalidInput) else exc.status_code
