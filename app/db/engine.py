@@ -31,11 +31,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db.bulk_read import WROTE, open_reader, read_bulk
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_BATCH_ROWS = 65_536
 """Rows :func:`read_frame` takes from SQLite's cursor at a time."""
 _BEGIN_OPTION = "accord_sqlite_begin"
 WRITE_LOCK = "accord_write_lock"
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE"})
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
@@ -51,11 +54,32 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
             **kwargs,
         )
         _tune_sqlite(engine)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+        engine = create_engine(url, **kwargs)
+    _track_writes(engine)
+    return engine
+
+
+def _track_writes(engine: Engine) -> None:
+    """Mark a connection's transaction once it writes (:data:`~app.db.bulk_read.WROTE`): bulk
+    reads run on another connection, which would not see those rows yet."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip()[:6].upper() in _WRITES:
+            conn.info[WROTE] = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn: Any) -> None:
+        conn.info.pop(WROTE, None)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info.pop(WROTE, None)
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -192,15 +216,23 @@ def read_frame(
     """All rows of a Core query as a Polars frame with ``schema``, in the session's transaction.
 
     For bulk reads (a million ratings), skipping SQLAlchemy's Row objects and result type
-    processing, which cost more than the query itself: PostgreSQL streams the rows as CSV through
-    ``COPY ... TO STDOUT`` into Polars' CSV reader; SQLite's rows come straight from the driver's
-    cursor. Columns arrive as the database gives them, so select JSON as text and decode it in
-    bulk.
+    processing, which cost more than the query itself: inside a
+    :func:`~app.db.bulk_read.bulk_reads` block the rows come through ADBC as Arrow; otherwise
+    PostgreSQL streams them as CSV through ``COPY ... TO STDOUT`` into Polars' CSV reader and
+    SQLite's come straight from the driver's cursor. Columns arrive as the database gives them,
+    so select JSON as text and decode it in bulk; ``pl.Datetime`` columns are read as naive UTC.
     """
+    sqlite = is_sqlite(session)
+    reader = open_reader(session)
+    if reader is not None:
+        frame = read_bulk(session, reader, query)
+        if frame is not None:
+            return _conform(frame, schema, sqlite)
     connection = session.connection()
     compiled = query.compile(
         dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
     )
+    raw = {name: pl.String if _is_datetime(dtype) else dtype for name, dtype in schema.items()}
     driver = connection.connection.driver_connection
     if isinstance(driver, psycopg.Connection):
         buffer = io.BytesIO()
@@ -211,7 +243,8 @@ def read_frame(
         if not buffer.getvalue():
             return pl.DataFrame(schema=schema)
         buffer.seek(0)
-        return pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
+        frame = pl.read_csv(buffer, has_header=False, new_columns=list(raw), schema=raw)
+        return _conform(frame, schema, sqlite)
     params = tuple(compiled.params[name] for name in compiled.positiontup or ())
     sqlite_cursor = connection.connection.cursor()
     frames = []
@@ -219,10 +252,36 @@ def read_frame(
         sqlite_cursor.execute(str(compiled), params)
         # A batch at a time: a million rows as Python tuples would take hundreds of MB at once.
         while rows := sqlite_cursor.fetchmany(READ_BATCH_ROWS):
-            frames.append(pl.DataFrame(rows, schema=schema, orient="row"))
+            frames.append(pl.DataFrame(rows, schema=raw, orient="row"))
     finally:
         sqlite_cursor.close()
-    return pl.concat(frames, rechunk=True) if frames else pl.DataFrame(schema=schema)
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return _conform(pl.concat(frames, rechunk=True), schema, sqlite)
+
+
+def _is_datetime(dtype: Any) -> bool:
+    return dtype == pl.Datetime or isinstance(dtype, pl.Datetime)
+
+
+def _conform(frame: pl.DataFrame, schema: dict[str, Any], sqlite: bool) -> pl.DataFrame:
+    """``frame``'s columns named and typed as ``schema`` says (by position). Timestamps come
+    as SQLite's UTC text (``YYYY-MM-DD HH:MM:SS.ffffff``), PostgreSQL's text with its offset
+    (``COPY``) or an Arrow timestamp in UTC (ADBC), and leave as naive UTC."""
+    frame = frame.rename(dict(zip(frame.columns, schema, strict=True)))
+    text = "%Y-%m-%d %H:%M:%S%.f" if sqlite else "%Y-%m-%d %H:%M:%S%.f%#z"
+    parsed = [
+        pl.col(name).str.to_datetime(text, time_unit="us")
+        for name, dtype in schema.items()
+        if _is_datetime(dtype) and frame.schema[name] == pl.String
+    ]
+    frame = frame.with_columns(parsed)
+    in_utc = [
+        pl.col(name).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    ]
+    return frame.with_columns(in_utc).cast(pl.Schema(schema))
 
 
 def unindexed(column: Any) -> Any:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.analytics.slices import Measure, Settings, Slice, by_annotator, by_label, by_tag
 from app.analytics.slices import measure_slice as measure
+from app.db.bulk_read import bulk_reads
 from app.db.engine import decode_json, json_as_text, read_frame
 from app.db.models import (
     Adjudication,
@@ -257,9 +258,11 @@ def agreement_reports(
                 missing.append(by)
     if not missing:
         return reports
-    inputs = _Inputs.load(session, project, selection, resamples, confidence)
-    for by in missing:
-        reports[by] = report = inputs.report(session, project, by)
+    with bulk_reads(session, rows=mark[0]):
+        inputs = _Inputs.load(session, project, selection, resamples, confidence)
+        computed = {by: inputs.report(session, project, by) for by in missing}
+    for by, report in computed.items():
+        reports[by] = report
         with _cache_lock:
             _cache[(bind, project.id, selection, by, resamples, confidence)] = (mark, report)
             while len(_cache) > _CACHE_SIZE:

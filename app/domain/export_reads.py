@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from app.db.engine import is_sqlite, json_as_text, read_frame, unindexed
+from app.db.engine import json_as_text, read_frame, unindexed
 from app.db.models import Adjudication, Annotation, Item, ItemTag, Project, SpecVersion
 from app.domain.export import ExportRequest
 
@@ -44,16 +45,19 @@ class SpecVersions:
         return next((i for i, n in self.number_of.items() if n == number), None)
 
 
-def read_items(session: Session, project: Project, split: str, low: int, high: int) -> pl.DataFrame:
+def items_query(project: Project, split: str, low: int, high: int) -> Select[*tuple[Any, ...]]:
     """The range's items (id, external_id, text, split, label_round) of ``split`` (or all)."""
     query = select(Item.id, Item.external_id, Item.text, Item.split, Item.label_round).where(
         unindexed(Item.project_id) == project.id, Item.id.between(low, high)
     )
-    if split != "all":
-        query = query.where(Item.split == split)
+    return query if split == "all" else query.where(Item.split == split)
+
+
+def read_items(session: Session, project: Project, split: str, low: int, high: int) -> pl.DataFrame:
+    """The rows of :func:`items_query`, by id."""
     return read_frame(
         session,
-        query,
+        items_query(project, split, low, high),
         {
             "id": pl.Int64,
             "external_id": pl.String,
@@ -64,6 +68,11 @@ def read_items(session: Session, project: Project, split: str, low: int, high: i
     ).sort("id")
 
 
+def item_tags_query(low: int, high: int) -> Select[*tuple[Any, ...]]:
+    """(item_id, tag_id) of the range."""
+    return select(ItemTag.item_id, ItemTag.tag_id).where(ItemTag.item_id.between(low, high))
+
+
 def read_item_tags(
     session: Session, tag_names: Mapping[int, str], low: int, high: int
 ) -> pl.DataFrame:
@@ -71,12 +80,29 @@ def read_item_tags(
     if not tag_names:
         return pl.DataFrame(schema={"item_id": pl.Int64, "tag": pl.String})
     pairs = read_frame(
-        session,
-        select(ItemTag.item_id, ItemTag.tag_id).where(ItemTag.item_id.between(low, high)),
-        {"item_id": pl.Int64, "tag_id": pl.Int64},
+        session, item_tags_query(low, high), {"item_id": pl.Int64, "tag_id": pl.Int64}
     )
     return pairs.filter(pl.col("tag_id").is_in(list(tag_names))).select(
         "item_id", tag=pl.col("tag_id").replace_strict(dict(tag_names), return_dtype=pl.String)
+    )
+
+
+def labels_query(
+    session: Session, project: Project, low: int, high: int
+) -> Select[*tuple[Any, ...]]:
+    """The range's live labels: item_id, user_id, value (JSON text), spec version id, round,
+    created_at."""
+    return select(
+        Annotation.item_id,
+        Annotation.user_id,
+        json_as_text(session, Annotation.value),
+        Annotation.spec_version_id,
+        Annotation.label_round,
+        Annotation.created_at,
+    ).where(
+        unindexed(Annotation.project_id) == project.id,
+        Annotation.item_id.between(low, high),
+        Annotation.retracted_at.is_(None),
     )
 
 
@@ -93,25 +119,14 @@ def read_labels(
     JSON text), number (spec version), stale (from an earlier labeling round), created_at."""
     raw = read_frame(
         session,
-        select(
-            Annotation.item_id,
-            Annotation.user_id,
-            json_as_text(session, Annotation.value),
-            Annotation.spec_version_id,
-            Annotation.label_round,
-            Annotation.created_at,
-        ).where(
-            unindexed(Annotation.project_id) == project.id,
-            Annotation.item_id.between(low, high),
-            Annotation.retracted_at.is_(None),
-        ),
+        labels_query(session, project, low, high),
         {
             "item_id": pl.Int64,
             "user_id": pl.Int64,
             "key": pl.String,
             "version_id": pl.Int64,
             "round": pl.Int64,
-            "created_at": pl.String,
+            "created_at": pl.Datetime("us"),
         },
     )
     labels = raw.join(items.select(item_id="id", item_round="item_round"), on="item_id")
@@ -135,8 +150,24 @@ def read_labels(
                 dict(versions.number_of), return_dtype=pl.Int64
             ),
             stale=stale,
-            created_at=iso_utc(session, pl.col("created_at")),
+            created_at=iso_utc(pl.col("created_at")),
         )
+    )
+
+
+def rulings_query(
+    session: Session, project: Project, low: int, high: int
+) -> Select[*tuple[Any, ...]]:
+    """The range's rulings: item_id, value (JSON text), created_at, spec version id, revision."""
+    return select(
+        Adjudication.item_id,
+        json_as_text(session, Adjudication.value),
+        Adjudication.created_at,
+        Adjudication.spec_version_id,
+        Adjudication.revision,
+    ).where(
+        unindexed(Adjudication.project_id) == project.id,
+        Adjudication.item_id.between(low, high),
     )
 
 
@@ -147,20 +178,11 @@ def read_rulings(
     item_id, ruling (JSON text), ruled_at."""
     raw = read_frame(
         session,
-        select(
-            Adjudication.item_id,
-            json_as_text(session, Adjudication.value),
-            Adjudication.created_at,
-            Adjudication.spec_version_id,
-            Adjudication.revision,
-        ).where(
-            unindexed(Adjudication.project_id) == project.id,
-            Adjudication.item_id.between(low, high),
-        ),
+        rulings_query(session, project, low, high),
         {
             "item_id": pl.Int64,
             "ruling": pl.String,
-            "ruled_at": pl.String,
+            "ruled_at": pl.Datetime("us"),
             "version_id": pl.Int64,
             "revision": pl.Int64,
         },
@@ -170,19 +192,11 @@ def read_rulings(
         raw.sort("item_id", number, "revision")
         .group_by("item_id", maintain_order=True)
         .last()
-        .select("item_id", "ruling", ruled_at=iso_utc(session, pl.col("ruled_at")))
+        .select("item_id", "ruling", ruled_at=iso_utc(pl.col("ruled_at")))
     )
 
 
-def iso_utc(session: Session, stored: pl.Expr) -> pl.Expr:
-    """A timestamp column as the database wrote it in a bulk read, as :data:`ISO_MILLIS` text.
-
-    SQLite keeps UTC times as ``YYYY-MM-DD HH:MM:SS.ffffff``; PostgreSQL's ``COPY`` writes
-    ``timestamptz`` with its offset, which is converted to UTC.
-    """
-    if is_sqlite(session):
-        moment = stored.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
-    else:
-        moment = stored.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%#z", time_unit="us")
-        moment = moment.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+def iso_utc(moment: pl.Expr) -> pl.Expr:
+    """A naive UTC timestamp column (as :func:`~app.db.engine.read_frame` reads them) as
+    :data:`ISO_MILLIS` text."""
     return moment.dt.to_string(ISO_MILLIS)

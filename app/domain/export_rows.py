@@ -16,16 +16,21 @@ import polars as pl
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.db.bulk_read import bulk_reads, prefetch
 from app.db.engine import decode_json, read_frame
 from app.db.models import Item, Project
 from app.domain.agreement import VALUE_TYPES
 from app.domain.export import ExportRequest, pseudonym, rule_versions, tag_reliability
 from app.domain.export_reads import (
     SpecVersions,
+    item_tags_query,
+    items_query,
+    labels_query,
     read_item_tags,
     read_items,
     read_labels,
     read_rulings,
+    rulings_query,
 )
 from app.domain.projects import tag_names
 
@@ -64,14 +69,46 @@ def export_rows(session: Session, project: Project, request: ExportRequest) -> p
 def export_frames(
     session: Session, project: Project, request: ExportRequest
 ) -> Iterator[pl.DataFrame]:
-    """The export's rows, one frame per range of ``CHUNK_ITEMS`` item ids."""
+    """The export's rows, one frame per range of ``CHUNK_ITEMS`` item ids, all read in one
+    transaction (in bulk when the project is large: see :mod:`app.db.bulk_read`)."""
+    bounds = session.execute(
+        select(func.min(Item.id), func.max(Item.id)).where(Item.project_id == project.id)
+    ).one()
+    if bounds[0] is None:
+        return
+    first, last = int(bounds[0]), int(bounds[1])
+    with bulk_reads(session, rows=(last - first + 1) * (1 + project.overlap)):
+        context = _project_figures(session, project)
+        lows = range(first, last + 1, CHUNK_ITEMS)
+        _prefetch(session, project, request, context, lows[0])
+        for low in lows:
+            if low + CHUNK_ITEMS <= last:  # the reader works on the next range meanwhile
+                _prefetch(session, project, request, context, low + CHUNK_ITEMS)
+            yield _range(session, project, request, context, low, low + CHUNK_ITEMS - 1)
+
+
+def _prefetch(
+    session: Session, project: Project, request: ExportRequest, context: _ProjectFigures, low: int
+) -> None:
+    """Queue the reads of the range from ``low``, in the order :func:`_range` makes them."""
+    high = low + CHUNK_ITEMS - 1
+    queries = [items_query(project, request.split, low, high)]
+    if context.tag_names:
+        queries.append(item_tags_query(low, high))
+    queries.append(labels_query(session, project, low, high))
+    if request.consensus != "all_annotations":
+        queries.append(rulings_query(session, project, low, high))
+    prefetch(session, queries)
+
+
+def _project_figures(session: Session, project: Project) -> _ProjectFigures:
     alphas, overall, reliable = tag_reliability(session, project)
     texts = read_frame(
         session,
         select(Item.text).where(Item.project_id == project.id, Item.split.in_(("eval", "holdout"))),
         {"text": pl.String},
     )
-    context = _ProjectFigures(
+    return _ProjectFigures(
         rule_versions(session, project),
         SpecVersions.of(session, project),
         tag_names(session, project),
@@ -80,13 +117,6 @@ def export_frames(
         frozenset(t for t, ok in reliable.items() if ok),
         texts.select(_normalized(pl.col("text")))["text"],
     )
-    bounds = session.execute(
-        select(func.min(Item.id), func.max(Item.id)).where(Item.project_id == project.id)
-    ).one()
-    if bounds[0] is None:
-        return
-    for low in range(int(bounds[0]), int(bounds[1]) + 1, CHUNK_ITEMS):
-        yield _range(session, project, request, context, low, low + CHUNK_ITEMS - 1)
 
 
 def _normalized(text: pl.Expr) -> pl.Expr:

@@ -1,0 +1,239 @@
+"""Bulk reads through ADBC: a large query's rows straight into Arrow, for :func:`read_frame`.
+
+The plain path of :func:`~app.db.engine.read_frame` builds a Python object per cell (SQLite's
+cursor) or handles a message per row (PostgreSQL's ``COPY``): about 2 µs a row, seconds for the
+three million labels of a large export. ADBC drivers write the rows as Arrow columns in C:
+
+* PostgreSQL: ``adbc_driver_postgresql`` (libpq, binary ``COPY``), in this process.
+* SQLite: ``adbc_driver_sqlite`` links its own copy of SQLite, and two copies of SQLite in one
+  process break each other's POSIX locks (closing a file through one drops the locks the other
+  holds: "How To Corrupt An SQLite Database File", section 2.2.1). So its reads run in a child
+  process (:mod:`app.db.sqlite_reader`) that answers over a pipe in Arrow's IPC format.
+
+Every read of one :func:`bulk_reads` block shares one read-only transaction (``REPEATABLE READ``
+on PostgreSQL, one WAL snapshot on SQLite): the export's tables come from one committed state.
+The block is used only where it pays (``rows`` at least :data:`BULK_READ_MIN_ROWS`: starting the
+child costs a few tenths of a second) and only before the session's transaction has written
+anything, since another connection cannot see uncommitted rows; otherwise reads stay plain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+from sqlalchemy import Select
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import CompileError
+from sqlalchemy.orm import Session
+
+BULK_READ_MIN_ROWS = 200_000
+"""Reads expected to return fewer rows than this stay on the plain path."""
+BULK_READER = "accord_bulk_reader"
+"""Where the session's open bulk reader lives (``session.info``)."""
+WROTE = "accord_wrote"
+"""Set in a connection's ``info`` by its first write of a transaction (see ``engine.py``)."""
+_ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger(__name__)
+
+
+class BulkReadFailed(RuntimeError):
+    """The driver could not answer a query (the caller reads it the plain way)."""
+
+
+class Reader(Protocol):
+    """One open read transaction that answers queries as Polars frames."""
+
+    def prefetch(self, sql: str) -> None:
+        """Start on ``sql`` ahead of its :meth:`read`, where the reader can work meanwhile."""
+
+    def read(self, sql: str) -> pl.DataFrame:
+        """The query's rows, columns as the driver typed them."""
+
+    def close(self) -> None:
+        """End the transaction and release the connection or process."""
+
+
+class PostgresReader:
+    """ADBC's PostgreSQL driver, in process, in one ``REPEATABLE READ`` read-only transaction."""
+
+    def __init__(self, url: URL) -> None:
+        import adbc_driver_postgresql.dbapi as adbc_postgres
+
+        uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._connection = adbc_postgres.connect(uri, autocommit=True)
+        self._cursor = self._connection.cursor()
+        self._cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    def prefetch(self, sql: str) -> None:
+        """Nothing ahead of time: the driver works in this process."""
+
+    def read(self, sql: str) -> pl.DataFrame:
+        """Run ``sql`` and take its Arrow stream."""
+        try:
+            self._cursor.execute(sql)
+            return pl.DataFrame(self._cursor.fetch_arrow())
+        except Exception as exc:
+            raise BulkReadFailed(str(exc)) from exc
+
+    def close(self) -> None:
+        """Roll back (nothing was written) and disconnect."""
+        try:
+            self._cursor.execute("ROLLBACK")
+        finally:
+            self._cursor.close()
+            self._connection.close()
+
+
+class SqliteReader:
+    """The SQLite file read by a child process (:mod:`app.db.sqlite_reader`)."""
+
+    def __init__(self, path: str) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        # A file, not a pipe: a full pipe would stall the child. Closed in close().
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115
+        # Runs this interpreter on this package's module; the path is the configured database.
+        self._child = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "app.db.sqlite_reader", path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._errors,
+            env=env,
+        )
+        self._pending: deque[str] = deque()
+
+    def prefetch(self, sql: str) -> None:
+        """Send ``sql`` now: the child runs it while this process works on something else."""
+        self._send(sql)
+        self._pending.append(sql)
+
+    def read(self, sql: str) -> pl.DataFrame:
+        """The answer to ``sql``: prefetched, or asked for now. Prefetched answers nobody read
+        before it are skipped."""
+        while self._pending:
+            if self._pending.popleft() == sql:
+                return self._receive()
+            self._skip()
+        self._send(sql)
+        return self._receive()
+
+    def _send(self, sql: str) -> None:
+        assert self._child.stdin is not None
+        try:
+            self._child.stdin.write(json.dumps({"sql": sql}).encode() + b"\n")
+            self._child.stdin.flush()
+        except OSError as exc:
+            raise BulkReadFailed(f"the reader process is gone: {exc}") from exc
+
+    def _answer(self) -> tuple[bytes, bytes]:
+        assert self._child.stdout is not None
+        header = self._child.stdout.read(9)
+        if len(header) < 9:
+            raise BulkReadFailed(f"the reader process stopped: {self._stderr()}")
+        return header[:1], self._child.stdout.read(int.from_bytes(header[1:], "big"))
+
+    def _receive(self) -> pl.DataFrame:
+        status, payload = self._answer()
+        if status != b"\x00":
+            raise BulkReadFailed(payload.decode(errors="replace"))
+        return pl.read_ipc_stream(payload)
+
+    def _skip(self) -> None:
+        self._answer()
+
+    def close(self) -> None:
+        """Close the child's stdin (it rolls back and exits) and reap it."""
+        if self._child.stdin is not None:
+            self._child.stdin.close()
+        try:
+            self._child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.wait()
+        if self._child.stdout is not None:
+            self._child.stdout.close()
+        self._errors.close()
+
+    def _stderr(self) -> str:
+        self._child.kill()
+        self._child.wait()
+        self._errors.seek(0)
+        return self._errors.read().decode(errors="replace").strip()[-2000:]
+
+
+@contextmanager
+def bulk_reads(session: Session, rows: int) -> Iterator[None]:
+    """Within the block, :func:`~app.db.engine.read_frame` reads through ADBC in one read
+    transaction, if ``rows`` (the expected size of the block's reads) makes it pay and the
+    session's transaction has not written (see the module docstring); else nothing changes."""
+    if rows < BULK_READ_MIN_ROWS or BULK_READER in session.info:
+        yield
+        return
+    connection = session.connection()
+    if connection.info.get(WROTE):
+        yield
+        return
+    url = connection.engine.url
+    reader: Reader
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            yield
+            return
+        reader = SqliteReader(url.database)
+    else:
+        reader = PostgresReader(url)
+    session.info[BULK_READER] = reader
+    try:
+        yield
+    finally:
+        del session.info[BULK_READER]
+        reader.close()
+
+
+def open_reader(session: Session) -> Reader | None:
+    """The session's bulk reader while a :func:`bulk_reads` block is open."""
+    reader: Reader | None = session.info.get(BULK_READER)
+    return reader
+
+
+def prefetch(session: Session, queries: Iterable[Select[*tuple[Any, ...]]]) -> None:
+    """Inside a :func:`bulk_reads` block, have the reader start on ``queries`` (read them in
+    this order with :func:`~app.db.engine.read_frame`); elsewhere, nothing."""
+    reader = open_reader(session)
+    if reader is None:
+        return
+    try:
+        for query in queries:
+            reader.prefetch(_inlined(session, query))
+    except (BulkReadFailed, CompileError, NotImplementedError) as exc:
+        log.warning("bulk prefetch failed: %s", exc)
+
+
+def read_bulk(
+    session: Session, reader: Reader, query: Select[*tuple[Any, ...]]
+) -> pl.DataFrame | None:
+    """``query`` through ``reader`` with its parameters inlined, or None if the driver failed
+    (logged; the caller reads the plain way)."""
+    try:
+        return reader.read(_inlined(session, query))
+    except (BulkReadFailed, CompileError, NotImplementedError) as exc:
+        log.warning("bulk read failed, reading row by row instead: %s", exc)
+        return None
+
+
+def _inlined(session: Session, query: Select[*tuple[Any, ...]]) -> str:
+    dialect = session.get_bind().dialect
+    return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
