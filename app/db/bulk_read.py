@@ -27,9 +27,10 @@ import sys
 import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Select
@@ -51,35 +52,81 @@ class BulkReadFailed(RuntimeError):
     """The driver could not answer a query (the caller reads it the plain way)."""
 
 
-class Reader(Protocol):
-    """One open read transaction that answers queries as Polars frames."""
+class Reader:
+    """One open read transaction that answers queries as Polars frames.
+
+    :meth:`prefetch` starts a query ahead of its :meth:`read`, so the driver works while this
+    thread builds what it read before. Answers come back in the order asked; one wanted before
+    its turn keeps those ahead of it until they are read. Reading an answer drops the unread
+    answers asked ahead of it: a caller that skipped them will not come back for them.
+    """
+
+    def __init__(self) -> None:
+        self._asked = 0
+        self._pending: deque[tuple[int, str, Any]] = deque()
+        self._ready: dict[str, tuple[int, pl.DataFrame | BulkReadFailed]] = {}
 
     def prefetch(self, sql: str) -> None:
-        """Start on ``sql`` ahead of its :meth:`read`, where the reader can work meanwhile."""
+        """Start on ``sql`` now."""
+        self._asked += 1
+        self._pending.append((self._asked, sql, self._start(sql)))
 
     def read(self, sql: str) -> pl.DataFrame:
-        """The query's rows, columns as the driver typed them."""
+        """The query's rows (columns as the driver typed them): prefetched, or asked for now."""
+        if sql not in self._ready and any(ahead == sql for _, ahead, _ in self._pending):
+            self._collect(until=sql)
+        if sql not in self._ready:
+            self._collect(until=None)  # answers come in order: those asked before come first
+            return self._finish(self._start(sql))
+        order, answer = self._ready.pop(sql)
+        self._ready = {ahead: kept for ahead, kept in self._ready.items() if kept[0] > order}
+        if isinstance(answer, BulkReadFailed):
+            raise answer
+        return answer
+
+    def _collect(self, until: str | None) -> None:
+        while self._pending:
+            order, ahead, handle = self._pending.popleft()
+            try:
+                self._ready[ahead] = (order, self._finish(handle))
+            except BulkReadFailed as exc:
+                self._ready[ahead] = (order, exc)
+            if ahead == until:
+                return
 
     def close(self) -> None:
         """End the transaction and release the connection or process."""
+        raise NotImplementedError
+
+    def _start(self, sql: str) -> Any:
+        raise NotImplementedError
+
+    def _finish(self, handle: Any) -> pl.DataFrame:
+        raise NotImplementedError
 
 
-class PostgresReader:
-    """ADBC's PostgreSQL driver, in process, in one ``REPEATABLE READ`` read-only transaction."""
+class PostgresReader(Reader):
+    """ADBC's PostgreSQL driver in one ``REPEATABLE READ`` read-only transaction, driven by a
+    thread of its own (the driver releases the GIL while it reads)."""
 
     def __init__(self, url: URL) -> None:
         import adbc_driver_postgresql.dbapi as adbc_postgres
 
+        super().__init__()
         uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._connection = adbc_postgres.connect(uri, autocommit=True)
         self._cursor = self._connection.cursor()
-        self._cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-read")
+        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        self._thread.submit(self._cursor.execute, begin).result()
 
-    def prefetch(self, sql: str) -> None:
-        """Nothing ahead of time: the driver works in this process."""
+    def _start(self, sql: str) -> Future[pl.DataFrame]:
+        return self._thread.submit(self._run, sql)
 
-    def read(self, sql: str) -> pl.DataFrame:
-        """Run ``sql`` and take its Arrow stream."""
+    def _finish(self, handle: Future[pl.DataFrame]) -> pl.DataFrame:
+        return handle.result()
+
+    def _run(self, sql: str) -> pl.DataFrame:
         try:
             self._cursor.execute(sql)
             return pl.DataFrame(self._cursor.fetch_arrow())
@@ -89,16 +136,19 @@ class PostgresReader:
     def close(self) -> None:
         """Roll back (nothing was written) and disconnect."""
         try:
-            self._cursor.execute("ROLLBACK")
+            self._thread.submit(self._cursor.execute, "ROLLBACK").result()
         finally:
+            self._thread.shutdown()
             self._cursor.close()
             self._connection.close()
 
 
-class SqliteReader:
-    """The SQLite file read by a child process (:mod:`app.db.sqlite_reader`)."""
+class SqliteReader(Reader):
+    """The SQLite file read by a child process (:mod:`app.db.sqlite_reader`), which answers
+    in order and runs the queries sent ahead while this process works."""
 
     def __init__(self, path: str) -> None:
+        super().__init__()
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
@@ -113,24 +163,8 @@ class SqliteReader:
             stderr=self._errors,
             env=env,
         )
-        self._pending: deque[str] = deque()
 
-    def prefetch(self, sql: str) -> None:
-        """Send ``sql`` now: the child runs it while this process works on something else."""
-        self._send(sql)
-        self._pending.append(sql)
-
-    def read(self, sql: str) -> pl.DataFrame:
-        """The answer to ``sql``: prefetched, or asked for now. Prefetched answers nobody read
-        before it are skipped."""
-        while self._pending:
-            if self._pending.popleft() == sql:
-                return self._receive()
-            self._skip()
-        self._send(sql)
-        return self._receive()
-
-    def _send(self, sql: str) -> None:
+    def _start(self, sql: str) -> None:
         assert self._child.stdin is not None
         try:
             self._child.stdin.write(json.dumps({"sql": sql}).encode() + b"\n")
@@ -138,21 +172,15 @@ class SqliteReader:
         except OSError as exc:
             raise BulkReadFailed(f"the reader process is gone: {exc}") from exc
 
-    def _answer(self) -> tuple[bytes, bytes]:
+    def _finish(self, handle: None) -> pl.DataFrame:
         assert self._child.stdout is not None
         header = self._child.stdout.read(9)
         if len(header) < 9:
             raise BulkReadFailed(f"the reader process stopped: {self._stderr()}")
-        return header[:1], self._child.stdout.read(int.from_bytes(header[1:], "big"))
-
-    def _receive(self) -> pl.DataFrame:
-        status, payload = self._answer()
-        if status != b"\x00":
+        payload = self._child.stdout.read(int.from_bytes(header[1:], "big"))
+        if header[:1] != b"\x00":
             raise BulkReadFailed(payload.decode(errors="replace"))
         return pl.read_ipc_stream(payload)
-
-    def _skip(self) -> None:
-        self._answer()
 
     def close(self) -> None:
         """Close the child's stdin (it rolls back and exits) and reap it."""

@@ -1,9 +1,10 @@
 """Agreement reports for a project: loading ratings into frames and measuring every slice.
 
-The numbers always reflect every committed annotation: a report is cached per process under a
-*watermark* (counts and latest ids/times of the project's annotations, item tags and rulings, and
-the current spec version) and recomputed as soon as the watermark moves. Per annotator the report
-also gives accuracy against the ruling in force on adjudicated items.
+The numbers always reflect every committed annotation: a report is cached per process (and, for
+large projects, stored for every process: :mod:`app.domain.agreement_store`) under a
+*watermark* (counts and latest ids/times of the project's annotations, item tags, rulings and
+campaigns, and the current spec version) and recomputed as soon as the watermark moves. Per
+annotator the report also gives accuracy against the ruling in force on adjudicated items.
 
 What is measured (``spec_version``): ``current`` (the default) is the labels in force, those of
 each item's current labeling round whatever version stamped them (a spec change that did not
@@ -37,10 +38,15 @@ from app.db.models import (
     Item,
     ItemTag,
     Project,
-    RelabelCampaign,
     SpecVersion,
     Tag,
     User,
+)
+from app.domain.agreement_store import (
+    store_reports,
+    stored_reports,
+    watermark,
+    watermark_digest,
 )
 from app.domain.errors import InvalidInput
 from app.domain.projects import current_spec, tag_names
@@ -159,45 +165,6 @@ def load_tags(session: Session, project: Project, ratings: pl.DataFrame) -> pl.D
     return units.join(item_tags, on="item_id").select("item", "tag")
 
 
-def _watermark(session: Session, project: Project) -> tuple[Any, ...]:
-    # Annotations, item tags and rulings are only ever added (an annotation is retracted, not
-    # deleted), so counts catch every insert, even one that commits after a later id; the
-    # retractions' count and latest time come from a small partial index. Nothing here reads
-    # the annotations themselves: a cached report costs index counts, not a scan.
-    annotations = session.scalar(
-        select(func.count()).select_from(Annotation).where(Annotation.project_id == project.id)
-    )
-    retractions = session.execute(
-        select(func.count(), func.max(Annotation.retracted_at)).where(
-            Annotation.project_id == project.id, Annotation.retracted_at.is_not(None)
-        )
-    ).one()
-    tags = session.execute(
-        select(func.count(), func.max(ItemTag.added_at)).where(
-            ItemTag.tag_id.in_(select(Tag.id).where(Tag.project_id == project.id))
-        )
-    ).one()
-    rulings = session.execute(
-        select(func.count(), func.max(Adjudication.id)).where(Adjudication.project_id == project.id)
-    ).one()
-    current = current_spec(session, project)
-    # A re-label campaign moves items into a new round (their labels stop counting) with no
-    # new annotation: campaigns are part of the mark.
-    campaign = session.scalar(
-        select(func.max(RelabelCampaign.id)).where(RelabelCampaign.project_id == project.id)
-    )
-    return (
-        annotations,
-        *retractions,
-        *tags,
-        *rulings,
-        campaign,
-        current.id,
-        project.min_pairable,
-        project.alpha_threshold,
-    )
-
-
 _cache: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], AgreementReport]] = OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -246,7 +213,7 @@ def agreement_reports(
         raise InvalidInput("the agreement request is not valid", field_errors=errors)
     selection = parse_spec_version(session, project, spec_version)
     bind = str(session.get_bind().engine.url)
-    mark = _watermark(session, project)
+    mark = watermark(session, project)
     reports: dict[str | None, AgreementReport] = {}
     missing = []
     with _cache_lock:
@@ -256,12 +223,20 @@ def agreement_reports(
                 reports[by] = cached[1]
             else:
                 missing.append(by)
-    if not missing:
-        return reports
-    with bulk_reads(session, rows=mark[0]):
-        inputs = _Inputs.load(session, project, selection, resamples, confidence)
-        computed = {by: inputs.report(session, project, by) for by in missing}
-    for by, report in computed.items():
+    parameters = {by: f"{selection}|{by}|{resamples}|{confidence}" for by in missing}
+    digest = watermark_digest(mark)
+    stored = stored_reports(session, project.id, list(parameters.values()), digest)
+    known = {by: AgreementReport(**stored[key]) for by, key in parameters.items() if key in stored}
+    computed = {by: key for by, key in parameters.items() if by not in known}
+    if computed:
+        with bulk_reads(session, rows=mark[0]):
+            inputs = _Inputs.load(session, project, selection, resamples, confidence)
+            fresh = {by: inputs.report(session, project, by) for by in computed}
+        store_reports(
+            session, project.id, {computed[by]: r for by, r in fresh.items()}, digest, mark[0]
+        )
+        known |= fresh
+    for by, report in known.items():
         reports[by] = report
         with _cache_lock:
             _cache[(bind, project.id, selection, by, resamples, confidence)] = (mark, report)

@@ -44,8 +44,11 @@ def serialize(frame: pl.DataFrame, fmt: str, *, header: bool = True) -> Iterator
     if fmt == "csv":
         ready = _csv_ready(frame)
         for start in range(0, max(ready.height, 1), CHUNK_ROWS):
-            chunk = ready.slice(start, CHUNK_ROWS)
-            yield chunk.write_csv(include_header=header and start == 0).encode()
+            buffer = io.BytesIO()  # bytes as written: a str would be encoded again
+            ready.slice(start, CHUNK_ROWS).write_csv(buffer, include_header=header and start == 0)
+            yield buffer.getvalue()
         return
     for start in range(0, frame.height, CHUNK_ROWS):
-        yield frame.slice(start, CHUNK_ROWS).write_ndjson().encode()
+        buffer = io.BytesIO()
+        frame.slice(start, CHUNK_ROWS).write_ndjson(buffer)
+        yield buffer.getvalue()

@@ -115,8 +115,9 @@ def read_labels(
     low: int,
     high: int,
 ) -> pl.DataFrame:
-    """The live labels of ``items`` that the request exports: item_id, user_id, key (the value's
-    JSON text), number (spec version), stale (from an earlier labeling round), created_at."""
+    """The live labels of ``items`` that the request exports, in no particular order: item_id,
+    user_id, key (the value's JSON text), number (spec version), stale (from an earlier labeling
+    round), created_at (naive UTC)."""
     raw = read_frame(
         session,
         labels_query(session, project, low, high),
@@ -139,19 +140,13 @@ def read_labels(
         keep = pl.col("version_id") == versions.id_of(selection)
     if not request.include_stale:
         keep = keep & ~stale
-    return (
-        labels.filter(keep)
-        .sort("item_id", "created_at", "user_id")  # in the order given
-        .select(
-            "item_id",
-            "user_id",
-            "key",
-            number=pl.col("version_id").replace_strict(
-                dict(versions.number_of), return_dtype=pl.Int64
-            ),
-            stale=stale,
-            created_at=iso_utc(pl.col("created_at")),
-        )
+    return labels.filter(keep).select(
+        "item_id",
+        "user_id",
+        "key",
+        number=pl.col("version_id").replace_strict(dict(versions.number_of), return_dtype=pl.Int64),
+        stale=stale,
+        created_at="created_at",
     )
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.db.bulk_read import bulk_reads, prefetch
@@ -23,6 +24,7 @@ from app.domain.agreement import VALUE_TYPES
 from app.domain.export import ExportRequest, pseudonym, rule_versions, tag_reliability
 from app.domain.export_reads import (
     SpecVersions,
+    iso_utc,
     item_tags_query,
     items_query,
     labels_query,
@@ -78,24 +80,25 @@ def export_frames(
         return
     first, last = int(bounds[0]), int(bounds[1])
     with bulk_reads(session, rows=(last - first + 1) * (1 + project.overlap)):
+        # The reader starts on the first range while the project-wide figures are worked out,
+        # and on each next range while this one is built.
+        prefetch(session, [_held_out_query(project)])
+        _prefetch(session, project, request, first)
         context = _project_figures(session, project)
-        lows = range(first, last + 1, CHUNK_ITEMS)
-        _prefetch(session, project, request, context, lows[0])
-        for low in lows:
-            if low + CHUNK_ITEMS <= last:  # the reader works on the next range meanwhile
-                _prefetch(session, project, request, context, low + CHUNK_ITEMS)
+        for low in range(first, last + 1, CHUNK_ITEMS):
+            if low + CHUNK_ITEMS <= last:
+                _prefetch(session, project, request, low + CHUNK_ITEMS)
             yield _range(session, project, request, context, low, low + CHUNK_ITEMS - 1)
 
 
-def _prefetch(
-    session: Session, project: Project, request: ExportRequest, context: _ProjectFigures, low: int
-) -> None:
+def _prefetch(session: Session, project: Project, request: ExportRequest, low: int) -> None:
     """Queue the reads of the range from ``low``, in the order :func:`_range` makes them."""
     high = low + CHUNK_ITEMS - 1
-    queries = [items_query(project, request.split, low, high)]
-    if context.tag_names:
-        queries.append(item_tags_query(low, high))
-    queries.append(labels_query(session, project, low, high))
+    queries = [
+        items_query(project, request.split, low, high),
+        item_tags_query(low, high),
+        labels_query(session, project, low, high),
+    ]
     if request.consensus != "all_annotations":
         queries.append(rulings_query(session, project, low, high))
     prefetch(session, queries)
@@ -103,11 +106,7 @@ def _prefetch(
 
 def _project_figures(session: Session, project: Project) -> _ProjectFigures:
     alphas, overall, reliable = tag_reliability(session, project)
-    texts = read_frame(
-        session,
-        select(Item.text).where(Item.project_id == project.id, Item.split.in_(("eval", "holdout"))),
-        {"text": pl.String},
-    )
+    texts = read_frame(session, _held_out_query(project), {"text": pl.String})
     return _ProjectFigures(
         rule_versions(session, project),
         SpecVersions.of(session, project),
@@ -116,6 +115,12 @@ def _project_figures(session: Session, project: Project) -> _ProjectFigures:
         overall,
         frozenset(t for t, ok in reliable.items() if ok),
         texts.select(_normalized(pl.col("text")))["text"],
+    )
+
+
+def _held_out_query(project: Project) -> Select[*tuple[Any, ...]]:
+    return select(Item.text).where(
+        Item.project_id == project.id, Item.split.in_(("eval", "holdout"))
     )
 
 
@@ -140,11 +145,19 @@ def _range(
     people = {
         user_id: pseudonym(project, user_id) for user_id in labels["user_id"].unique().to_list()
     }
+    # Pseudonyms in sorted order as small integers: sorting those is cheap, sorting text is not.
+    order = {name: rank for rank, name in enumerate(sorted(people.values()))}
     labels = labels.with_columns(
-        annotator=pl.col("user_id").replace_strict(people, return_dtype=pl.String)
+        annotator=pl.col("user_id").replace_strict(people, return_dtype=pl.String),
+        annotator_rank=pl.col("user_id").replace_strict(
+            {user_id: order[name] for user_id, name in people.items()}, return_dtype=pl.UInt32
+        ),
     )
     dtype = VALUE_TYPES.get(project.kind, pl.String)
     if request.consensus == "all_annotations":
+        labels = labels.sort("item_id", "created_at", "user_id").with_columns(  # in the order given
+            created_at=iso_utc(pl.col("created_at"))
+        )
         if request.since is not None:
             labels = labels.filter(pl.col("created_at") > request.since)
         rows = items.join(labels, left_on="id", right_on="item_id", maintain_order="left")
@@ -231,27 +244,35 @@ def all_tags_in(names: frozenset[str] | set[str]) -> pl.Expr:
 
 
 def _votes(labels: pl.DataFrame) -> pl.DataFrame:
-    """Per item: the most given value (ties broken by value), its count, the total, whether it
-    is tied, item agreement (share of agreeing pairs) and the provenance columns."""
+    """Per item: the most given value (ties broken by value), its count, the total, item
+    agreement (share of agreeing pairs) and the provenance columns."""
     counts = labels.group_by("item_id", "key").agg(n=pl.len())
     ranked = counts.sort(["item_id", "n", "key"], descending=[False, True, False])
-    tops = ranked.group_by("item_id", maintain_order=True).agg(
+    # Groups keep their rows' order, so first() is the top value (the groups' own order does
+    # not matter: rows are joined to the items afterwards).
+    tops = ranked.group_by("item_id").agg(
         top_key=pl.col("key").first(),
         top_n=pl.col("n").first(),
-        n_top=(pl.col("n") == pl.col("n").first()).sum(),
         pairs=(pl.col("n") * (pl.col("n") - 1)).sum(),
     )
     meta = labels.group_by("item_id").agg(
         n_annotators=pl.len(),
         spec_version=pl.col("number").max(),
         stale=pl.col("stale").any(),
-        annotators=pl.col("annotator").sort(),
-        first_labeled_at=pl.col("created_at").min(),
-        last_labeled_at=pl.col("created_at").max(),
+        first_labeled_at=iso_utc(pl.col("created_at").min()),
+        last_labeled_at=iso_utc(pl.col("created_at").max()),
+    )
+    annotators = (
+        labels.select("item_id", "annotator", "annotator_rank")
+        .sort("annotator_rank")
+        .group_by("item_id")
+        .agg(annotators="annotator")
     )
     n = pl.col("n_annotators")
-    return tops.join(meta, on="item_id").with_columns(
-        item_agreement=pl.when(n >= 2).then(pl.col("pairs") / (n * (n - 1)))
+    return (
+        tops.join(meta, on="item_id")
+        .join(annotators, on="item_id")
+        .with_columns(item_agreement=pl.when(n >= 2).then(pl.col("pairs") / (n * (n - 1))))
     )
 
 

@@ -1,0 +1,99 @@
+"""Stored agreement reports: shared between processes, served only under their watermark."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, insert, select, update
+
+from app.db.base import utcnow
+from app.db.engine import make_session_factory, session_scope
+from app.db.models import Annotation, StoredAgreementReport, Tag
+from app.domain import agreement, agreement_store
+from app.domain.agreement import agreement_reports, report_json
+from app.domain.demo import DEMO_SLUG, load_demo
+from app.domain.projects import get_project
+
+GROUPINGS = (None, "tag", "annotator")
+
+
+@pytest.fixture
+def demo(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """The demo, committed, with every report worth storing."""
+    with session_scope(make_session_factory(engine, immediate=True), immediate=True) as s:
+        load_demo(s)
+    monkeypatch.setattr(agreement_store, "STORE_MIN_ANNOTATIONS", 0)
+    return engine
+
+
+@pytest.fixture
+def computations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """One entry per report computed from the ratings (not served from a store or cache)."""
+    calls: list[str] = []
+    real = agreement._Inputs.load
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append("computed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(agreement._Inputs, "load", spy)
+    return calls
+
+
+def reports(engine: Engine, *, immediate: bool = False) -> list[dict[str, Any]]:
+    """The reports as a process that has none cached yet would give them."""
+    agreement._cache.clear()
+    factory = make_session_factory(engine, immediate=immediate)
+    with session_scope(factory, immediate=immediate) as s:
+        found = agreement_reports(s, get_project(s, DEMO_SLUG), groupings=GROUPINGS, resamples=50)
+        return [report_json(found[by]) for by in GROUPINGS]
+
+
+def stored_rows(engine: Engine) -> int:
+    with session_scope(make_session_factory(engine)) as s:
+        return s.scalar(select(func.count()).select_from(StoredAgreementReport)) or 0
+
+
+def test_a_report_computed_once_serves_every_process(demo: Engine, computations: list[str]) -> None:
+    first = reports(demo)
+    assert computations == ["computed"]
+    assert stored_rows(demo) == len(GROUPINGS)
+    again = reports(demo)  # a process with an empty cache
+    assert computations == ["computed"]
+    assert again == first
+
+
+def test_a_moved_watermark_makes_the_stored_report_stale(
+    demo: Engine, computations: list[str]
+) -> None:
+    before = reports(demo)
+    with session_scope(make_session_factory(demo, immediate=True), immediate=True) as s:
+        first = s.scalar(select(func.min(Annotation.id)))
+        s.execute(update(Annotation).where(Annotation.id == first).values(retracted_at=utcnow()))
+    after = reports(demo)
+    assert computations == ["computed", "computed"]
+    assert after[0]["n_annotations"] == before[0]["n_annotations"] - 1
+    assert reports(demo) == after  # and the new one is stored in its place
+    assert computations == ["computed", "computed"]
+    assert stored_rows(demo) == len(GROUPINGS)
+
+
+def test_reports_of_uncommitted_or_small_or_locked_work_are_not_stored(
+    demo: Engine, computations: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agreement._cache.clear()
+    with session_scope(make_session_factory(demo)) as s:
+        project = get_project(s, DEMO_SLUG)
+        s.execute(insert(Tag).values(project_id=project.id, name="uncommitted"))
+        agreement_reports(s, project, groupings=(None,), resamples=50)
+        s.rollback()
+    assert stored_rows(demo) == 0
+    reports(demo, immediate=True)  # holding SQLite's write lock: storing would wait on itself
+    if demo.dialect.name == "sqlite":
+        assert stored_rows(demo) == 0
+    monkeypatch.setattr(agreement_store, "STORE_MIN_ANNOTATIONS", 10**9)
+    with session_scope(make_session_factory(demo)) as s:
+        s.execute(StoredAgreementReport.__table__.delete())
+    reports(demo)
+    assert stored_rows(demo) == 0
