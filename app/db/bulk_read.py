@@ -28,7 +28,7 @@ import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,9 @@ class Reader:
     its turn keeps those ahead of it until they are read. Reading an answer drops the unread
     answers asked ahead of it: a caller that skipped them will not come back for them.
     """
+
+    failed = False
+    """Whether a read failed (and was read the plain way): only the first failure is logged."""
 
     def __init__(self) -> None:
         self._asked = 0
@@ -109,6 +112,8 @@ class PostgresReader(Reader):
     """ADBC's PostgreSQL driver in one ``REPEATABLE READ`` read-only transaction, driven by a
     thread of its own (the driver releases the GIL while it reads)."""
 
+    _BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
     def __init__(self, url: URL) -> None:
         import adbc_driver_postgresql.dbapi as adbc_postgres
 
@@ -117,8 +122,11 @@ class PostgresReader(Reader):
         self._connection = adbc_postgres.connect(uri, autocommit=True)
         self._cursor = self._connection.cursor()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-read")
-        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-        self._thread.submit(self._cursor.execute, begin).result()
+        try:
+            self._thread.submit(self._cursor.execute, self._BEGIN).result()
+        except BaseException:
+            self._release()
+            raise
 
     def _start(self, sql: str) -> Future[pl.DataFrame]:
         return self._thread.submit(self._run, sql)
@@ -138,14 +146,19 @@ class PostgresReader(Reader):
         try:
             self._thread.submit(self._cursor.execute, "ROLLBACK").result()
         finally:
-            self._thread.shutdown()
-            self._cursor.close()
-            self._connection.close()
+            self._release()
+
+    def _release(self) -> None:
+        self._thread.shutdown()
+        self._cursor.close()
+        self._connection.close()
 
 
 class SqliteReader(Reader):
     """The SQLite file read by a child process (:mod:`app.db.sqlite_reader`), which answers
     in order and runs the queries sent ahead while this process works."""
+
+    _MODULE = "app.db.sqlite_reader"
 
     def __init__(self, path: str) -> None:
         super().__init__()
@@ -157,7 +170,7 @@ class SqliteReader(Reader):
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115
         # Runs this interpreter on this package's module; the path is the configured database.
         self._child = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "app.db.sqlite_reader", path],
+            [sys.executable, "-m", self._MODULE, path],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._errors,
@@ -166,6 +179,8 @@ class SqliteReader(Reader):
 
     def _start(self, sql: str) -> None:
         assert self._child.stdin is not None
+        if self._child.poll() is not None:
+            raise BulkReadFailed(f"the reader process has exited ({self._child.returncode})")
         try:
             self._child.stdin.write(json.dumps({"sql": sql}).encode() + b"\n")
             self._child.stdin.flush()
@@ -185,7 +200,8 @@ class SqliteReader(Reader):
     def close(self) -> None:
         """Close the child's stdin (it rolls back and exits) and reap it."""
         if self._child.stdin is not None:
-            self._child.stdin.close()
+            with suppress(OSError):  # the child may be gone already
+                self._child.stdin.close()
         try:
             self._child.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -207,28 +223,31 @@ def bulk_reads(session: Session, rows: int) -> Iterator[None]:
     """Within the block, :func:`~app.db.engine.read_frame` reads through ADBC in one read
     transaction, if ``rows`` (the expected size of the block's reads) makes it pay and the
     session's transaction has not written (see the module docstring); else nothing changes."""
-    if rows < BULK_READ_MIN_ROWS or BULK_READER in session.info:
+    reader = _new_reader(session, rows)
+    if reader is None:
         yield
         return
-    connection = session.connection()
-    if connection.info.get(WROTE):
-        yield
-        return
-    url = connection.engine.url
-    reader: Reader
-    if url.get_backend_name() == "sqlite":
-        if not url.database or url.database == ":memory:":
-            yield
-            return
-        reader = SqliteReader(url.database)
-    else:
-        reader = PostgresReader(url)
     session.info[BULK_READER] = reader
     try:
         yield
     finally:
         del session.info[BULK_READER]
         reader.close()
+
+
+def _new_reader(session: Session, rows: int) -> Reader | None:
+    if rows < BULK_READ_MIN_ROWS or BULK_READER in session.info:
+        return None
+    connection = session.connection()
+    url = connection.engine.url
+    sqlite = url.get_backend_name() == "sqlite"
+    if connection.info.get(WROTE) or (sqlite and url.database in (None, "", ":memory:")):
+        return None
+    try:
+        return SqliteReader(str(url.database)) if sqlite else PostgresReader(url)
+    except Exception as exc:  # noqa: BLE001 - whatever the driver raises, the plain way works
+        log.warning("could not open a bulk reader, reading row by row instead: %s", exc)
+        return None
 
 
 def open_reader(session: Session) -> Reader | None:
@@ -243,11 +262,9 @@ def prefetch(session: Session, queries: Iterable[Select[*tuple[Any, ...]]]) -> N
     reader = open_reader(session)
     if reader is None:
         return
-    try:
+    with suppress(BulkReadFailed, CompileError, NotImplementedError):  # reads will say why
         for query in queries:
             reader.prefetch(_inlined(session, query))
-    except (BulkReadFailed, CompileError, NotImplementedError) as exc:
-        log.warning("bulk prefetch failed: %s", exc)
 
 
 def read_bulk(
@@ -258,7 +275,9 @@ def read_bulk(
     try:
         return reader.read(_inlined(session, query))
     except (BulkReadFailed, CompileError, NotImplementedError) as exc:
-        log.warning("bulk read failed, reading row by row instead: %s", exc)
+        if not reader.failed:
+            log.warning("bulk read failed, reading row by row instead: %s", exc)
+        reader.failed = True
         return None
 
 

@@ -186,3 +186,16 @@ def test_the_sqlite_reader_reports_errors_and_goes_on(tmp_path: Any) -> None:
     finally:
         reader.close()
     assert reader._child.returncode == 0
+
+
+def test_a_reader_that_cannot_start_leaves_reads_to_the_plain_way(
+    demo: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    plain = exported(demo, {"format": "jsonl"})
+    monkeypatch.setattr(bulk_read, "BULK_READ_MIN_ROWS", 0)
+    monkeypatch.setattr(bulk_read.SqliteReader, "_MODULE", "app.db.no_such_module")
+    monkeypatch.setattr(bulk_read.PostgresReader, "_BEGIN", "BEGIN NOT VALID SQL")
+    with caplog.at_level("WARNING", logger="app.db.bulk_read"):
+        assert exported(demo, {"format": "jsonl"}) == plain
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings and all("reading row by row" in w for w in warnings)
