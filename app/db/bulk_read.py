@@ -189,13 +189,17 @@ class SqliteReader(Reader):
 
     def _finish(self, handle: None) -> pl.DataFrame:
         assert self._child.stdout is not None
-        header = self._child.stdout.read(9)
-        if len(header) < 9:
-            raise BulkReadFailed(f"the reader process stopped: {self._stderr()}")
-        payload = self._child.stdout.read(int.from_bytes(header[1:], "big"))
-        if header[:1] != b"\x00":
-            raise BulkReadFailed(payload.decode(errors="replace"))
-        return pl.read_ipc_stream(payload)
+        parts: list[pl.DataFrame] = []
+        while True:
+            header = self._child.stdout.read(9)
+            if len(header) < 9:
+                raise BulkReadFailed(f"the reader process stopped: {self._stderr()}")
+            payload = self._child.stdout.read(int.from_bytes(header[1:], "big"))
+            if header[:1] == b"\x02":  # the end of the answer
+                return pl.concat(parts, rechunk=False)
+            if header[:1] != b"\x00":
+                raise BulkReadFailed(payload.decode(errors="replace"))
+            parts.append(pl.read_ipc_stream(payload))
 
     def close(self) -> None:
         """Close the child's stdin (it rolls back and exits) and reap it."""
