@@ -161,8 +161,10 @@ def load_tags(session: Session, project: Project, ratings: pl.DataFrame) -> pl.D
         .where(Tag.project_id == project.id),
         {"item_id": pl.Int64, "tag": pl.String},
     )
-    units = ratings.select("item", "item_id").unique()
-    return units.join(item_tags, on="item_id").select("item", "tag")
+    # Tagged items are few next to ratings: joining them to the ratings first keeps the
+    # work (and memory) to the tagged ratings rather than every distinct unit.
+    tagged = item_tags.join(ratings.select("item", "item_id"), on="item_id")
+    return tagged.select("item", "tag").unique()
 
 
 _cache: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], AgreementReport]] = OrderedDict()
