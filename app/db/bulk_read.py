@@ -223,11 +223,15 @@ class SqliteReader(Reader):
 
 
 @contextmanager
-def bulk_reads(session: Session, rows: int) -> Iterator[None]:
+def bulk_reads(session: Session, rows: int, *, despite_own_writes: bool = False) -> Iterator[None]:
     """Within the block, :func:`~app.db.engine.read_frame` reads through ADBC in one read
     transaction, if ``rows`` (the expected size of the block's reads) makes it pay and the
-    session's transaction has not written (see the module docstring); else nothing changes."""
-    reader = _new_reader(session, rows)
+    session's transaction has not written (see the module docstring); else nothing changes.
+
+    ``despite_own_writes``: the caller knows its transaction's writes so far touch nothing the
+    block reads (a job's own status row), so the committed state is the one to read.
+    """
+    reader = _new_reader(session, rows, despite_own_writes)
     if reader is None:
         yield
         return
@@ -239,13 +243,14 @@ def bulk_reads(session: Session, rows: int) -> Iterator[None]:
         reader.close()
 
 
-def _new_reader(session: Session, rows: int) -> Reader | None:
+def _new_reader(session: Session, rows: int, despite_own_writes: bool) -> Reader | None:
     if rows < BULK_READ_MIN_ROWS or BULK_READER in session.info:
         return None
     connection = session.connection()
     url = connection.engine.url
     sqlite = url.get_backend_name() == "sqlite"
-    if connection.info.get(WROTE) or (sqlite and url.database in (None, "", ":memory:")):
+    wrote = connection.info.get(WROTE) and not despite_own_writes
+    if wrote or (sqlite and url.database in (None, "", ":memory:")):
         return None
     try:
         return SqliteReader(str(url.database)) if sqlite else PostgresReader(url)

@@ -91,13 +91,11 @@ def export_frames(
 
 
 def _frames(session: Session, project: Project, request: ExportRequest) -> Generator[pl.DataFrame]:
-    bounds = session.execute(
-        select(func.min(Item.id), func.max(Item.id)).where(Item.project_id == project.id)
-    ).one()
-    if bounds[0] is None:
+    bounds = _item_ids(session, project)
+    if bounds is None:
         return
-    first, last = int(bounds[0]), int(bounds[1])
-    with bulk_reads(session, rows=(last - first + 1) * (1 + project.overlap)):
+    first, last = bounds
+    with bulk_reads(session, rows=expected_rows(session, project)):
         # The reader starts on the first range while the project-wide figures are worked out,
         # and on each next range while this one is built.
         prefetch(session, [_held_out_query(project)])
@@ -134,6 +132,19 @@ def _project_figures(session: Session, project: Project) -> _ProjectFigures:
         frozenset(t for t, ok in reliable.items() if ok),
         texts.select(_normalized(pl.col("text")))["text"],
     )
+
+
+def _item_ids(session: Session, project: Project) -> tuple[int, int] | None:
+    low, high = session.execute(
+        select(func.min(Item.id), func.max(Item.id)).where(Item.project_id == project.id)
+    ).one()
+    return None if low is None else (int(low), int(high))
+
+
+def expected_rows(session: Session, project: Project) -> int:
+    """About how many rows an export of the project reads (items and their labels)."""
+    bounds = _item_ids(session, project)
+    return 0 if bounds is None else (bounds[1] - bounds[0] + 1) * (1 + project.overlap)
 
 
 def _held_out_query(project: Project) -> Select[*tuple[Any, ...]]:

@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 
 from app import __version__
 from app.db.base import utcnow
+from app.db.bulk_read import bulk_reads
 from app.db.models import Assignment, Job, Project, Snapshot, User
 from app.domain.agreement import agreement_report, slice_json
 from app.domain.audit import record_event
 from app.domain.errors import NotFound
 from app.domain.export import ExportRequest, parse_export_request
 from app.domain.export_files import serialize
-from app.domain.export_rows import export_rows
+from app.domain.export_rows import expected_rows, export_rows
 from app.domain.outbox import enqueue_job
 from app.domain.projects import current_spec
 
@@ -72,14 +73,16 @@ def create_snapshot_job(session: Session, job: Job) -> dict[str, Any]:
     project = session.get(Project, snapshot.project_id)
     assert project is not None  # the foreign key guarantees it
     wanted = parse_export_request(session, project, snapshot.parameters)
-    frame = export_rows(session, project, wanted)
-    content = b"".join(serialize(frame, wanted.format))
-    snapshot.content = content
-    snapshot.sha256 = hashlib.sha256(content).hexdigest()
-    snapshot.n_rows = frame.height
-    snapshot.n_bytes = len(content)
-    snapshot.finished_at = utcnow()
-    snapshot.manifest = _manifest(session, project, snapshot, wanted, frame.columns, frame)
+    # This transaction has only marked the job running: the rows it reads are all committed.
+    with bulk_reads(session, rows=expected_rows(session, project), despite_own_writes=True):
+        frame = export_rows(session, project, wanted)
+        content = b"".join(serialize(frame, wanted.format))
+        snapshot.content = content
+        snapshot.sha256 = hashlib.sha256(content).hexdigest()
+        snapshot.n_rows = frame.height
+        snapshot.n_bytes = len(content)
+        snapshot.finished_at = utcnow()
+        snapshot.manifest = _manifest(session, project, snapshot, wanted, frame.columns, frame)
     snapshot.status = "ready"
     session.flush()
     return _summary(snapshot)

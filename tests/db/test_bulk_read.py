@@ -13,7 +13,7 @@ from sqlalchemy import Engine, insert, select
 from app.db import bulk_read
 from app.db.bulk_read import BULK_READER, BulkReadFailed, SqliteReader, bulk_reads
 from app.db.engine import make_session_factory, read_frame, session_scope
-from app.db.models import Item, Tag
+from app.db.models import Item, Snapshot, Tag, User
 from app.domain import agreement
 from app.domain import export_rows as export_rows_module
 from app.domain.agreement import agreement_reports, report_json
@@ -21,7 +21,10 @@ from app.domain.demo import DEMO_SLUG, load_demo
 from app.domain.export import parse_export_request
 from app.domain.export_files import serialize
 from app.domain.export_rows import export_frames, export_rows
+from app.domain.outbox import run_job
 from app.domain.projects import get_project
+from app.domain.snapshots import request_snapshot
+from app.jobs.actors import HANDLERS
 
 EXPORTS: list[dict[str, str]] = [
     {"format": "jsonl"},
@@ -199,3 +202,29 @@ def test_a_reader_that_cannot_start_leaves_reads_to_the_plain_way(
         assert exported(demo, {"format": "jsonl"}) == plain
     warnings = [r.getMessage() for r in caplog.records]
     assert warnings and all("reading row by row" in w for w in warnings)
+
+
+def test_a_snapshot_job_reads_in_bulk_and_writes_the_same_bytes(
+    demo: Engine, bulk_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def snapshot() -> tuple[str, bytes]:
+        agreement._cache.clear()
+        factory = make_session_factory(demo, immediate=True)
+        with session_scope(factory, immediate=True) as s:
+            project = get_project(s, DEMO_SLUG)
+            actor = s.scalars(select(User)).first()
+            assert actor is not None
+            _, job = request_snapshot(s, project, {"format": "parquet"}, actor=actor)
+            job_id = job.id
+        with session_scope(factory, immediate=True) as s:
+            assert run_job(s, job_id, HANDLERS).status == "done"  # marks itself running first
+            found = s.scalars(select(Snapshot).order_by(Snapshot.id.desc())).first()
+            assert found is not None and found.content is not None
+            return found.sha256 or "", found.content
+
+    plain = snapshot()
+    assert not bulk_calls
+    monkeypatch.setattr(bulk_read, "BULK_READ_MIN_ROWS", 0)
+    bulk = snapshot()
+    assert bulk_calls and set(bulk_calls) == {"bulk"}
+    assert bulk == plain
