@@ -37,7 +37,7 @@ from app.domain.export_reads import (
 )
 from app.domain.projects import tag_names
 
-CHUNK_ITEMS = 100_000
+CHUNK_ITEMS = 50_000
 ITEM_COLUMNS = (
     "external_id",
     "text",
