@@ -20,6 +20,7 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import adbc_driver_manager as adbc
 import adbc_driver_sqlite as adbc_sqlite
@@ -60,7 +61,7 @@ def serve(path: str, requests: Iterable[str], out: BinaryIO) -> None:
     writer = threading.Thread(target=write, name="answers")
     writer.start()
     # The driver's own API: its DB-API layer would import Polars (time and memory) for nothing.
-    database = adbc_sqlite.connect(f"file:{path}?mode=ro")
+    database = adbc_sqlite.connect(f"file:{quote(path)}?mode=ro")  # a URI: escape the path
     connection = adbc.AdbcConnection(database)
     statement = adbc.AdbcStatement(connection)
     try:
