@@ -31,8 +31,10 @@ from bench_labeling import fresh_database, postgres_version, print_machine
 from bench_relabel import in_fresh_process, load_plain_project
 
 from app.analytics.slices import by_annotator, by_label, by_tag, measure_slice
+from app.db.bulk_read import bulk_reads
 from app.db.engine import make_engine, make_session_factory, session_scope
 from app.domain.agreement import load_ratings, load_tags, slice_settings
+from app.domain.agreement_store import watermark
 from app.domain.projects import current_spec, get_project
 
 TARGET_S = 3.0
@@ -50,8 +52,10 @@ def report(url: str) -> dict[str, float]:
     started = time.perf_counter()
     with session_scope(make_session_factory(engine)) as session:
         project = get_project(session, "bench")
-        ratings = load_ratings(session, project, "current")
-        tags = load_tags(session, project, ratings)
+        # As agreement_reports reads: in bulk (ADBC) when the project is this large
+        with bulk_reads(session, rows=watermark(session, project)[0]):
+            ratings = load_ratings(session, project, "current")
+            tags = load_tags(session, project, ratings)
         labels = [label.key for label in current_spec(session, project).labels]
         frame = ratings.select("item", "annotator", "value")
         settings = slice_settings(session, project, frame)
