@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,7 +53,7 @@ class BulkReadFailed(RuntimeError):
     """The driver could not answer a query (the caller reads it the plain way)."""
 
 
-class Reader:
+class Reader(ABC):
     """One open read transaction that answers queries as Polars frames.
 
     :meth:`prefetch` starts a query ahead of its :meth:`read`, so the driver works while this
@@ -61,10 +62,9 @@ class Reader:
     answers asked ahead of it: a caller that skipped them will not come back for them.
     """
 
-    failed = False
-    """Whether a read failed (and was read the plain way): only the first failure is logged."""
-
     def __init__(self) -> None:
+        self.failed = False
+        """Whether a read failed (and was read the plain way): only the first is logged."""
         self._asked = 0
         self._pending: deque[tuple[int, str, Any]] = deque()
         self._ready: dict[str, tuple[int, pl.DataFrame | BulkReadFailed]] = {}
@@ -97,15 +97,17 @@ class Reader:
             if ahead == until:
                 return
 
+    @abstractmethod
     def close(self) -> None:
         """End the transaction and release the connection or process."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _start(self, sql: str) -> Any:
-        raise NotImplementedError
+        """Send ``sql`` to the driver; a handle for :meth:`_finish`."""
 
+    @abstractmethod
     def _finish(self, handle: Any) -> pl.DataFrame:
-        raise NotImplementedError
+        """The answer behind ``handle`` (raises :class:`BulkReadFailed`)."""
 
 
 class PostgresReader(Reader):
@@ -271,7 +273,7 @@ def prefetch(session: Session, queries: Iterable[Select[*tuple[Any, ...]]]) -> N
     reader = open_reader(session)
     if reader is None:
         return
-    with suppress(BulkReadFailed, CompileError, NotImplementedError):  # reads will say why
+    with suppress(BulkReadFailed, CompileError):  # the reads will say why
         for query in queries:
             reader.prefetch(_inlined(session, query))
 
@@ -283,7 +285,7 @@ def read_bulk(
     (logged; the caller reads the plain way)."""
     try:
         return reader.read(_inlined(session, query))
-    except (BulkReadFailed, CompileError, NotImplementedError) as exc:
+    except (BulkReadFailed, CompileError) as exc:
         if not reader.failed:
             log.warning("bulk read failed, reading row by row instead: %s", exc)
         reader.failed = True

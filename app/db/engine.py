@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from sqlalchemy import (
     text,
     type_coerce,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -125,6 +127,11 @@ def _tune_sqlite(engine: Engine) -> None:
 def sqlite_write_lock(engine: Engine) -> threading.Lock | None:
     """The lock this process's SQLite writers queue on (None for other databases)."""
     return _WRITE_LOCKS.get(engine)
+
+
+def dialect_insert(session: Session) -> Callable[..., Any]:
+    """The ``insert`` of the session's dialect, the one with ``ON CONFLICT`` clauses."""
+    return sqlite_insert if is_sqlite(session) else postgresql_insert
 
 
 def is_sqlite(session_or_engine: Session | Engine) -> bool:

@@ -225,6 +225,8 @@ def agreement_reports(
                 reports[by] = cached[1]
             else:
                 missing.append(by)
+    if not missing:
+        return reports
     parameters = {by: f"{selection}|{by}|{resamples}|{confidence}" for by in missing}
     digest = watermark_digest(mark)
     stored = stored_reports(session, project.id, list(parameters.values()), digest)
@@ -238,12 +240,12 @@ def agreement_reports(
             session, project.id, {computed[by]: r for by, r in fresh.items()}, digest, mark[0]
         )
         known |= fresh
-    for by, report in known.items():
-        reports[by] = report
-        with _cache_lock:
+    reports |= known
+    with _cache_lock:
+        for by, report in known.items():
             _cache[(bind, project.id, selection, by, resamples, confidence)] = (mark, report)
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
     return reports
 
 

@@ -21,9 +21,7 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -31,7 +29,13 @@ from app import __version__
 from app.analytics.slices import Interval, Slice
 from app.db.base import utcnow
 from app.db.bulk_read import WROTE
-from app.db.engine import WRITE_LOCK, make_session_factory, session_scope, sqlite_write_lock
+from app.db.engine import (
+    WRITE_LOCK,
+    dialect_insert,
+    make_session_factory,
+    session_scope,
+    sqlite_write_lock,
+)
 from app.db.models import (
     Adjudication,
     Annotation,
@@ -135,12 +139,12 @@ def store_reports(
     try:
         with session_scope(make_session_factory(bind, immediate=True), immediate=True) as s:
             for key, report in reports.items():
-                _upsert(s.connection(), project_id, key, digest, report)
+                _upsert(s, project_id, key, digest, report)
     except SQLAlchemyError as exc:  # the project may be gone, or the database busy
         log.warning("could not store the agreement report of project %s: %s", project_id, exc)
 
 
-def _upsert(connection: Connection, project_id: int, key: str, digest: str, report: Any) -> None:
+def _upsert(session: Session, project_id: int, key: str, digest: str, report: Any) -> None:
     values = {
         "project_id": project_id,
         "parameters": key,
@@ -148,9 +152,8 @@ def _upsert(connection: Connection, project_id: int, key: str, digest: str, repo
         "report": json.dumps(dataclasses.asdict(report)),
         "computed_at": utcnow(),
     }
-    insert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
-    statement = insert(StoredAgreementReport).values(**values)
-    connection.execute(
+    statement = dialect_insert(session)(StoredAgreementReport).values(**values)
+    session.execute(
         statement.on_conflict_do_update(
             index_elements=[StoredAgreementReport.project_id, StoredAgreementReport.parameters],
             set_={

@@ -11,12 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
-from app.db.engine import is_sqlite
+from app.db.engine import dialect_insert
 from app.db.models import Annotation, AnnotationTag, ItemTag, SpecVersion, Tag, User
 from app.domain.assignment import annotator_assignment, require_live_lease
 from app.domain.audit import record_event
@@ -153,7 +151,7 @@ def _tag(
     session.flush()
     # ON CONFLICT DO NOTHING: the item may already carry the tag (from its import, a lead, or
     # another annotator submitting at the same moment), and that earlier source is kept.
-    insert = sqlite_insert if is_sqlite(session) else postgresql_insert
+    insert = dialect_insert(session)
     session.execute(
         insert(ItemTag)
         .values(

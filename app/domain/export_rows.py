@@ -95,7 +95,7 @@ def _frames(session: Session, project: Project, request: ExportRequest) -> Gener
     if bounds is None:
         return
     first, last = bounds
-    with bulk_reads(session, rows=expected_rows(session, project)):
+    with bulk_reads(session, rows=_rows_read(project, bounds)):
         # The reader starts on the first range while the project-wide figures are worked out,
         # and on each next range while this one is built.
         prefetch(session, [_held_out_query(project)])
@@ -144,7 +144,11 @@ def _item_ids(session: Session, project: Project) -> tuple[int, int] | None:
 def expected_rows(session: Session, project: Project) -> int:
     """About how many rows an export of the project reads (items and their labels)."""
     bounds = _item_ids(session, project)
-    return 0 if bounds is None else (bounds[1] - bounds[0] + 1) * (1 + project.overlap)
+    return 0 if bounds is None else _rows_read(project, bounds)
+
+
+def _rows_read(project: Project, bounds: tuple[int, int]) -> int:
+    return (bounds[1] - bounds[0] + 1) * (1 + project.overlap)
 
 
 def _held_out_query(project: Project) -> Select[*tuple[Any, ...]]:

@@ -10,12 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
-from app.db.engine import is_sqlite
+from app.db.engine import dialect_insert
 from app.db.models import Annotation, Assignment, Item, Job, Project, ProjectStats
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.outbox import enqueue_job, ensure_job_pending
@@ -76,7 +74,7 @@ def recount_project(
     }
     # ON CONFLICT rather than get-then-insert: two recounts racing on PostgreSQL would otherwise
     # both try to insert the first row.
-    insert = sqlite_insert if is_sqlite(session) else postgresql_insert
+    insert = dialect_insert(session)
     statement = insert(ProjectStats).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[ProjectStats.project_id],
