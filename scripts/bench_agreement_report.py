@@ -33,9 +33,10 @@ from bench_relabel import in_fresh_process, load_plain_project
 from app.analytics.slices import by_annotator, by_label, by_tag, measure_slice
 from app.db.bulk_read import bulk_reads
 from app.db.engine import make_engine, make_session_factory, session_scope
-from app.domain.agreement import load_ratings, load_tags, slice_settings
+from app.domain.agreement import slice_settings
 from app.domain.agreement_store import watermark
 from app.domain.projects import current_spec, get_project
+from app.domain.ratings import load_ratings, load_tags
 
 TARGET_S = 3.0
 TARGET_RSS_MIB = 1024.0

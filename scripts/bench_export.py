@@ -66,7 +66,10 @@ class ChildPeak:
         me = os.getpid()
         while not self._done.wait(0.02):
             for task in Path(f"/proc/{me}/task").iterdir():
-                for pid in (task / "children").read_text().split():
+                children: list[str] = []
+                with contextlib.suppress(OSError):  # the thread may have ended
+                    children = (task / "children").read_text().split()
+                for pid in children:
                     with contextlib.suppress(OSError):
                         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                             if line.startswith("VmHWM:"):

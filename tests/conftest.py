@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from app.db.base import Base
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
-from app.domain import agreement, credentials, labeling
+from app.domain import agreement_store, credentials, labeling
 
 POSTGRES_URL = os.environ.get(
     "ACCORD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -62,7 +62,7 @@ def fresh_process_caches() -> None:
     """Forget figures cached per process: tests reuse database URLs and, after truncation, ids,
     so one test's cached open-items count or agreement report could answer another's."""
     labeling._open_counts.clear()
-    agreement._cache.clear()
+    agreement_store.forget_reports()
 
 
 def _truncate_all(engine: Engine) -> None:

@@ -18,38 +18,33 @@ interval, multi-choice uses the MASI set distance overall and yes/no per label.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, func, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.analytics.slices import Measure, Settings, Slice, by_annotator, by_label, by_tag
 from app.analytics.slices import measure_slice as measure
-from app.db.bulk_read import bulk_reads
-from app.db.engine import decode_json, json_as_text, read_frame
 from app.db.models import (
     Adjudication,
     Annotation,
-    Item,
-    ItemTag,
     Project,
     SpecVersion,
-    Tag,
     User,
 )
-from app.domain.agreement_store import (
-    store_reports,
-    stored_reports,
-    watermark,
-    watermark_digest,
-)
+from app.domain.agreement_store import remembered
 from app.domain.errors import InvalidInput
 from app.domain.projects import current_spec, tag_names
+from app.domain.ratings import (
+    SpecSelection,
+    load_ratings,
+    load_tagged_ratings,
+    load_tags,
+    selected,
+)
 
 GROUPINGS = ("tag", "label", "annotator")
 MEASURES: dict[str, Measure] = {
@@ -60,7 +55,6 @@ MEASURES: dict[str, Measure] = {
 }
 DEFAULT_RESAMPLES = 1000
 MAX_RESAMPLES = 10_000
-_CACHE_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -74,10 +68,6 @@ class AgreementReport:
     groups: list[Slice]
     names: dict[str, str]
     """Display names of group keys (label names for ``by=label``)."""
-
-
-SpecSelection = int | Literal["current", "all"]
-"""Which labels a report measures: see the module docstring."""
 
 
 def parse_spec_version(session: Session, project: Project, raw: str | None) -> SpecSelection:
@@ -100,75 +90,6 @@ def parse_spec_version(session: Session, project: Project, raw: str | None) -> S
         f"spec_version must be a published version's number, current or all; not {text!r}",
         field_errors={"spec_version": "unknown spec version"},
     )
-
-
-def selected(selection: SpecSelection) -> ColumnElement[bool]:
-    """The condition on live annotations (``Annotation``) that ``selection`` measures."""
-    if selection == "all":
-        return true()
-    if selection == "current":
-        # Its own alias: the caller's query may join items already.
-        own = aliased(Item)
-        return Annotation.label_round == (
-            select(own.label_round).where(own.id == Annotation.item_id).scalar_subquery()
-        )
-    return Annotation.spec_version_id == (
-        select(SpecVersion.id)
-        .where(SpecVersion.project_id == Annotation.project_id, SpecVersion.number == selection)
-        .scalar_subquery()
-    )
-
-
-def load_ratings(session: Session, project: Project, selection: SpecSelection) -> pl.DataFrame:
-    """The ratings ``selection`` picks: item (the unit), annotator (user id), value, item_id.
-
-    Values come as their JSON text and are decoded by Polars in one pass: decoding a million
-    JSON values row by row in Python would cost more than the whole analysis.
-    """
-    text = json_as_text(session, Annotation.value)
-    columns: dict[str, Any] = {"item_id": pl.Int64, "annotator": pl.Int64, "json": pl.String}
-    query = select(Annotation.item_id, Annotation.user_id, text).where(
-        Annotation.project_id == project.id, Annotation.retracted_at.is_(None)
-    )
-    # The unit is the item (an integer: cheaper to code than text); with every version's
-    # labels, each of an item's labeling rounds is a unit of its own.
-    unit = pl.col("item_id")
-    if selection == "current":
-        query = query.join(
-            Item, (Item.id == Annotation.item_id) & (Item.label_round == Annotation.label_round)
-        )
-    elif selection == "all":
-        query = query.add_columns(Annotation.label_round)
-        columns["round"] = pl.Int64
-        unit = pl.concat_str([unit.cast(pl.String), pl.lit("@"), pl.col("round").cast(pl.String)])
-    else:
-        query = query.where(selected(selection))
-    raw = read_frame(session, query, columns)
-    return raw.select(
-        item=unit,
-        annotator="annotator",
-        value=decode_json(raw["json"], VALUE_TYPES.get(project.kind, pl.String)),
-        item_id="item_id",
-    )
-
-
-def load_tags(session: Session, project: Project, ratings: pl.DataFrame) -> pl.DataFrame:
-    """(unit, tag) for the rated units: a unit carries its item's tags."""
-    item_tags = read_frame(
-        session,
-        select(ItemTag.item_id, Tag.name)
-        .join(Tag, Tag.id == ItemTag.tag_id)
-        .where(Tag.project_id == project.id),
-        {"item_id": pl.Int64, "tag": pl.String},
-    )
-    # Tagged items are few next to ratings: joining them to the ratings first keeps the
-    # work (and memory) to the tagged ratings rather than every distinct unit.
-    tagged = item_tags.join(ratings.select("item", "item_id"), on="item_id")
-    return tagged.select("item", "tag").unique()
-
-
-_cache: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], AgreementReport]] = OrderedDict()
-_cache_lock = threading.Lock()
 
 
 def agreement_report(
@@ -214,39 +135,42 @@ def agreement_reports(
     if errors:
         raise InvalidInput("the agreement request is not valid", field_errors=errors)
     selection = parse_spec_version(session, project, spec_version)
-    bind = str(session.get_bind().engine.url)
-    mark = watermark(session, project)
-    reports: dict[str | None, AgreementReport] = {}
-    missing = []
-    with _cache_lock:
-        for by in dict.fromkeys(groupings):
-            cached = _cache.get((bind, project.id, selection, by, resamples, confidence))
-            if cached is not None and cached[0] == mark:
-                reports[by] = cached[1]
-            else:
-                missing.append(by)
-    if not missing:
-        return reports
-    parameters = {by: f"{selection}|{by}|{resamples}|{confidence}" for by in missing}
-    digest = watermark_digest(mark)
-    stored = stored_reports(session, project.id, list(parameters.values()), digest)
-    known = {by: AgreementReport(**stored[key]) for by, key in parameters.items() if key in stored}
-    computed = {by: key for by, key in parameters.items() if by not in known}
-    if computed:
-        with bulk_reads(session, rows=mark[0]):
-            inputs = _Inputs.load(session, project, selection, resamples, confidence)
-            fresh = {by: inputs.report(session, project, by) for by in computed}
-        store_reports(
-            session, project.id, {computed[by]: r for by, r in fresh.items()}, digest, mark[0]
-        )
-        known |= fresh
-    reports |= known
-    with _cache_lock:
-        for by, report in known.items():
-            _cache[(bind, project.id, selection, by, resamples, confidence)] = (mark, report)
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return reports
+
+    def compute(missing: list[str | None]) -> dict[str | None, AgreementReport]:
+        inputs = _Inputs.load(session, project, selection, resamples, confidence)
+        return {by: inputs.report(session, project, by) for by in missing}
+
+    return remembered(
+        session,
+        project,
+        {by: f"{selection}|{by}|{resamples}|{confidence}" for by in dict.fromkeys(groupings)},
+        compute,
+        lambda fields: AgreementReport(**fields),
+    )
+
+
+@dataclass(frozen=True)
+class TagSlices:
+    """Each edge-case tag's slice of the labels in force (as in ``agreement_report(by="tag")``),
+    measured from the tagged items' labels alone: all an export needs, at a fraction of the
+    cost of a report, whose overall figure reads every label."""
+
+    measure: Measure
+    groups: list[Slice]
+
+
+def tag_slices(session: Session, project: Project) -> TagSlices:
+    """The current labels' slice of every edge-case tag, with its interval and judgement."""
+
+    def compute(_: list[str]) -> dict[str, TagSlices]:
+        ratings, tags = load_tagged_ratings(session, project)
+        settings = slice_settings(session, project, ratings)
+        names = sorted(tag_names(session, project).values())
+        return {"tag": TagSlices(settings.measure, by_tag(ratings, tags, settings, names=names))}
+
+    key = f"current|tag-slices|{DEFAULT_RESAMPLES}|0.95"
+    found = remembered(session, project, {"tag": key}, compute, lambda f: TagSlices(**f))
+    return found["tag"]
 
 
 @dataclass(frozen=True)
@@ -328,23 +252,6 @@ def slice_settings(
         confidence=confidence,
         min_pairable=project.min_pairable,
         threshold=project.alpha_threshold,
-    )
-
-
-VALUE_TYPES: dict[str, Any] = {"numeric": pl.Float64, "multi_choice": pl.List(pl.String)}
-"""The Polars type of each project kind's values (labels are strings)."""
-
-
-def ratings_frame(rows: list[tuple[Any, Any, Any]], kind: str) -> pl.DataFrame:
-    """(unit, annotator id, value) rows as a ratings frame typed for the project kind."""
-    return pl.DataFrame(
-        {
-            "item": pl.Series([str(unit) for unit, _, _ in rows], dtype=pl.String),
-            "annotator": pl.Series([who for _, who, _ in rows], dtype=pl.Int64),
-            "value": pl.Series(
-                [value for _, _, value in rows], dtype=VALUE_TYPES.get(kind, pl.String)
-            ),
-        }
     )
 
 

@@ -1,8 +1,10 @@
-"""Agreement reports kept in the database, so that every process shares one computation.
+"""Agreement reports kept in memory and in the database, so that every process shares one
+computation.
 
-A report over millions of labels takes seconds; each process also keeps its own reports in
-memory (:mod:`app.domain.agreement`), but a web process that never computed one, a worker
-building a snapshot or a fresh CLI would each pay for it again. The latest report per project
+A report over millions of labels takes seconds. :func:`remembered` serves a report from this
+process's memory, else from the database, else computes it and keeps it in both: a web process
+that never computed one, a worker building a snapshot or a fresh CLI would otherwise each pay
+for it again. The latest report per project
 and parameters is stored with a digest of the watermark it was computed under (and of Accord's
 version, whose code computed it) and read back only while that digest still matches: a moved
 watermark (a new label, a retraction, a ruling, a spec change) makes it stale at once.
@@ -19,7 +21,10 @@ import dataclasses
 import hashlib
 import json
 import logging
-from typing import Any
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,7 +33,7 @@ from sqlalchemy.orm import Session
 from app import __version__
 from app.analytics.slices import Interval, Slice
 from app.db.base import utcnow
-from app.db.bulk_read import WROTE
+from app.db.bulk_read import WROTE, bulk_reads
 from app.db.engine import (
     WRITE_LOCK,
     dialect_insert,
@@ -49,7 +54,66 @@ from app.domain.projects import current_spec
 
 STORE_MIN_ANNOTATIONS = 50_000
 """Smaller projects compute a report in well under a second: not worth a write."""
+_CACHE_SIZE = 64
 log = logging.getLogger(__name__)
+
+K = TypeVar("K", bound=Hashable)
+R = TypeVar("R")
+
+_cache: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def remembered(
+    session: Session,
+    project: Project,
+    parameters: dict[K, str],
+    compute: Callable[[list[K]], dict[K, R]],
+    decode: Callable[[dict[str, Any]], R],
+) -> dict[K, R]:
+    """The reports named by ``parameters`` (key -> what the report is computed with, as text)
+    under the project's current watermark.
+
+    Each comes from this process's memory, else from the store (``decode`` rebuilds it from its
+    stored fields), else from one call of ``compute`` with the keys neither holds; computed
+    reports are then kept in both. ``compute`` runs inside :func:`bulk_reads`.
+    """
+    bind = str(session.get_bind().engine.url)
+    mark = watermark(session, project)
+    found: dict[K, R] = {}
+    missing: dict[K, str] = {}
+    with _cache_lock:
+        for key, text in parameters.items():
+            cached = _cache.get((bind, project.id, text))
+            if cached is not None and cached[0] == mark:
+                found[key] = cached[1]
+            else:
+                missing[key] = text
+    if not missing:
+        return found
+    digest = watermark_digest(mark)
+    stored = stored_reports(session, project.id, list(missing.values()), digest)
+    known = {key: decode(stored[text]) for key, text in missing.items() if text in stored}
+    computed = [key for key in missing if key not in known]
+    if computed:
+        with bulk_reads(session, rows=mark[0]):
+            fresh = compute(computed)
+        store_reports(
+            session, project.id, {missing[k]: fresh[k] for k in computed}, digest, mark[0]
+        )
+        known |= fresh
+    with _cache_lock:
+        for key, report in known.items():
+            _cache[(bind, project.id, missing[key])] = (mark, report)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return found | known
+
+
+def forget_reports() -> None:
+    """Empty this process's memory of reports (the stored ones stay)."""
+    with _cache_lock:
+        _cache.clear()
 
 
 def watermark(session: Session, project: Project) -> tuple[Any, ...]:
@@ -100,8 +164,8 @@ def watermark_digest(mark: tuple[Any, ...]) -> str:
 def stored_reports(
     session: Session, project_id: int, parameters: list[str], digest: str
 ) -> dict[str, dict[str, Any]]:
-    """The stored reports for ``parameters`` still valid under ``digest``, as the fields of an
-    ``AgreementReport`` (slices rebuilt)."""
+    """The stored reports for ``parameters`` still valid under ``digest``, as their fields
+    (slices rebuilt)."""
     rows = session.execute(
         select(StoredAgreementReport.parameters, StoredAgreementReport.report).where(
             StoredAgreementReport.project_id == project_id,
@@ -112,7 +176,8 @@ def stored_reports(
     found = {}
     for key, text in rows:
         fields = json.loads(text)
-        fields["overall"] = _slice(fields["overall"])
+        if "overall" in fields:
+            fields["overall"] = _slice(fields["overall"])
         fields["groups"] = [_slice(g) for g in fields["groups"]]
         found[key] = fields
     return found
@@ -125,7 +190,7 @@ def store_reports(
     digest: str,
     n_annotations: int,
 ) -> None:
-    """Keep ``reports`` (parameters -> ``AgreementReport``) if worth it and safe (see the module
+    """Keep ``reports`` (parameters -> a report dataclass) if worth it and safe (see the module
     docstring), replacing what was stored for the same parameters."""
     if n_annotations < STORE_MIN_ANNOTATIONS or not reports:
         return

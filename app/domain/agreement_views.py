@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from app.analytics.agreement import CoincidenceTable, coincidence_table
 from app.db.models import Annotation, Item, ItemTag, Project, SpecRule, SpecVersion, Tag, User
-from app.domain.agreement import SpecSelection, selected
 from app.domain.errors import NotFound
 from app.domain.projects import current_spec
+from app.domain.ratings import SpecSelection, selected
 
 MAX_FLAGS = 30
 MAX_DISPUTED = 25

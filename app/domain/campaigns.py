@@ -32,13 +32,14 @@ from app.db.models import (
     RelabelItem,
     SpecVersion,
 )
-from app.domain.agreement import ratings_frame, slice_json, slice_settings
+from app.domain.agreement import slice_json, slice_settings
 from app.domain.audit import record_event
 from app.domain.bulk_insert import bulk_insert
 from app.domain.candidates import KIND_PRIORITY
 from app.domain.errors import NotFound
 from app.domain.hotspots import mark_addressed
 from app.domain.impact import SpecImpact, spec_impact
+from app.domain.ratings import ratings_frame
 from app.domain.spec_diff import summarize_diff
 from app.domain.specs import diff_specs, get_spec
 from app.domain.stats import queue_recount

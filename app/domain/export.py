@@ -35,13 +35,10 @@ from app.db.models import (
     SpecVersion,
 )
 from app.db.models import Tag as TagRow
-from app.domain.agreement import (
-    SpecSelection,
-    agreement_report,
-    parse_spec_version,
-)
+from app.domain.agreement import agreement_report, parse_spec_version, tag_slices
 from app.domain.errors import InvalidInput
 from app.domain.projects import current_spec
+from app.domain.ratings import SpecSelection
 
 FORMATS = {
     "jsonl": "application/x-ndjson",
@@ -202,10 +199,12 @@ def rule_versions(session: Session, project: Project) -> dict[str, int]:
 
 def tag_reliability(
     session: Session, project: Project
-) -> tuple[dict[str, float | None], float | None, dict[str, bool]]:
-    report = agreement_report(session, project, by="tag")
-    return (
-        {g.key: g.alpha for g in report.groups},
-        report.overall.alpha,
-        {g.key: g.reliable for g in report.groups},
-    )
+) -> tuple[dict[str, float | None], dict[str, bool]]:
+    """Each tag's alpha, and whether the tag is reliable (CI lower bound over the threshold)."""
+    groups = tag_slices(session, project).groups
+    return {g.key: g.alpha for g in groups}, {g.key: g.reliable for g in groups}
+
+
+def overall_alpha(session: Session, project: Project) -> float | None:
+    """The alpha of all current labels: what ``min_alpha`` holds untagged items to."""
+    return agreement_report(session, project).overall.alpha

@@ -21,8 +21,13 @@ from sqlalchemy.orm import Session
 from app.db.bulk_read import bulk_reads, prefetch
 from app.db.engine import decode_json, read_frame
 from app.db.models import Item, Project
-from app.domain.agreement import VALUE_TYPES
-from app.domain.export import ExportRequest, pseudonym, rule_versions, tag_reliability
+from app.domain.export import (
+    ExportRequest,
+    overall_alpha,
+    pseudonym,
+    rule_versions,
+    tag_reliability,
+)
 from app.domain.export_reads import (
     SpecVersions,
     iso_utc,
@@ -36,6 +41,7 @@ from app.domain.export_reads import (
     rulings_query,
 )
 from app.domain.projects import tag_names
+from app.domain.ratings import VALUE_TYPES
 
 CHUNK_ITEMS = 50_000
 ITEM_COLUMNS = (
@@ -100,7 +106,7 @@ def _frames(session: Session, project: Project, request: ExportRequest) -> Gener
         # and on each next range while this one is built.
         prefetch(session, [_held_out_query(project)])
         _prefetch(session, project, request, first)
-        context = _project_figures(session, project)
+        context = _project_figures(session, project, request)
         for low in range(first, last + 1, CHUNK_ITEMS):
             if low + CHUNK_ITEMS <= last:
                 _prefetch(session, project, request, low + CHUNK_ITEMS)
@@ -120,8 +126,10 @@ def _prefetch(session: Session, project: Project, request: ExportRequest, low: i
     prefetch(session, queries)
 
 
-def _project_figures(session: Session, project: Project) -> _ProjectFigures:
-    alphas, overall, reliable = tag_reliability(session, project)
+def _project_figures(session: Session, project: Project, request: ExportRequest) -> _ProjectFigures:
+    alphas, reliable = tag_reliability(session, project)
+    # The overall figure reads every label: only a min_alpha gate needs it.
+    overall = overall_alpha(session, project) if request.min_alpha is not None else None
     texts = read_frame(session, _held_out_query(project), {"text": pl.String})
     return _ProjectFigures(
         rule_versions(session, project),

@@ -38,11 +38,12 @@ from app.db.models import (
     User,
 )
 from app.db.models.hotspots import HOTSPOT_STATUSES
-from app.domain.agreement import load_ratings, load_tags, slice_settings
+from app.domain.agreement import slice_settings
 from app.domain.audit import record_event
 from app.domain.errors import Forbidden, InvalidInput, NotFound
 from app.domain.outbox import enqueue_job
 from app.domain.projects import current_spec
+from app.domain.ratings import load_ratings, load_tags
 from app.domain.specs import create_draft, open_draft
 
 MAX_COMMENTS = 8

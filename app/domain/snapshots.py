@@ -19,7 +19,7 @@ from app import __version__
 from app.db.base import utcnow
 from app.db.bulk_read import bulk_reads
 from app.db.models import Assignment, Job, Project, Snapshot, User
-from app.domain.agreement import agreement_report, slice_json
+from app.domain.agreement import agreement_report, slice_json, tag_slices
 from app.domain.audit import record_event
 from app.domain.errors import NotFound
 from app.domain.export import ExportRequest, parse_export_request
@@ -105,7 +105,10 @@ def _manifest(
     columns: list[str],
     frame: Any,
 ) -> dict[str, Any]:
-    report = agreement_report(session, project, by="tag")
+    # The tags' slices are those the rows were flagged with; the overall figure is the
+    # dashboard's (it reads every label, which the rows never needed).
+    tags = tag_slices(session, project)
+    overall = agreement_report(session, project).overall
     leases = dict(
         session.execute(
             select(Assignment.state, func.count())
@@ -144,9 +147,9 @@ def _manifest(
         "current_spec_version": current_spec(session, project).number,
         "spec_versions_in_rows": versions,
         "agreement": {
-            "level": report.measure,
-            "overall": slice_json(report.overall),
-            "tags": [slice_json(g) for g in report.groups],
+            "level": tags.measure,
+            "overall": slice_json(overall),
+            "tags": [slice_json(g) for g in tags.groups],
         },
         "annotators": {"n": len(annotators)},
         "assignments": {state: int(n) for state, n in sorted(leases.items())},

@@ -14,7 +14,7 @@ from app.db import bulk_read
 from app.db.bulk_read import BULK_READER, BulkReadFailed, SqliteReader, bulk_reads
 from app.db.engine import make_session_factory, read_frame, session_scope
 from app.db.models import Item, Snapshot, Tag, User
-from app.domain import agreement
+from app.domain import agreement_store
 from app.domain import export_rows as export_rows_module
 from app.domain.agreement import agreement_reports, report_json
 from app.domain.demo import DEMO_SLUG, load_demo
@@ -61,7 +61,7 @@ def bulk_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 def exported(engine: Engine, params: dict[str, str]) -> bytes:
-    agreement._cache.clear()
+    agreement_store.forget_reports()
     with session_scope(make_session_factory(engine)) as s:
         project = get_project(s, DEMO_SLUG)
         wanted = parse_export_request(s, project, params)
@@ -107,7 +107,7 @@ def test_agreement_reports_are_the_same_either_way(
     demo: Engine, bulk_calls: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def reports() -> list[dict[str, Any]]:
-        agreement._cache.clear()
+        agreement_store.forget_reports()
         with session_scope(make_session_factory(demo)) as s:
             project = get_project(s, DEMO_SLUG)
             found = agreement_reports(
@@ -208,7 +208,7 @@ def test_a_snapshot_job_reads_in_bulk_and_writes_the_same_bytes(
     demo: Engine, bulk_calls: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def snapshot() -> tuple[str, bytes]:
-        agreement._cache.clear()
+        agreement_store.forget_reports()
         factory = make_session_factory(demo, immediate=True)
         with session_scope(factory, immediate=True) as s:
             project = get_project(s, DEMO_SLUG)

@@ -8,8 +8,9 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models import Annotation, Item
+from app.domain import agreement_store
 from app.domain.adjudication import adjudicate_item
-from app.domain.agreement import agreement_report, report_json
+from app.domain.agreement import agreement_report, report_json, slice_json, tag_slices
 from app.domain.agreement_views import tag_drilldown
 from app.domain.annotation_import import import_annotations
 from app.domain.demo import DEMO_SLUG, load_demo
@@ -17,7 +18,7 @@ from app.domain.errors import InvalidInput, NotFound
 from app.domain.item_parsing import parse_annotation_rows
 from app.domain.outbox import run_job
 from app.domain.people import get_user_by_email
-from app.domain.projects import get_project
+from app.domain.projects import LabelInput, get_project
 from app.domain.specs import publish_spec
 from app.jobs.actors import HANDLERS
 from tests.domain.test_assignment import add_items
@@ -190,7 +191,7 @@ def test_several_groupings_read_the_ratings_once_and_match_one_at_a_time(
         session, project, groupings=("tag", "label", "annotator"), resamples=100
     )
     assert len(reads) == 1
-    agreement._cache.clear()
+    agreement_store.forget_reports()
     for by in ("tag", "label", "annotator"):
         alone = agreement_report(session, project, by=by, resamples=100)
         assert report_json(alone) == report_json(together[by])
@@ -199,3 +200,58 @@ def test_several_groupings_read_the_ratings_once_and_match_one_at_a_time(
     again = agreement.agreement_reports(session, project, groupings=("tag", "label"), resamples=100)
     assert len(reads) == 4
     assert report_json(again["tag"]) == report_json(together["tag"])
+
+
+def _same_tag_slices_without_reading_every_label(
+    session: Session, project_slug: str, monkeypatch: pytest.MonkeyPatch
+) -> list[dict[str, object]]:
+    import app.domain.agreement as agreement
+
+    project = get_project(session, project_slug)
+    report = agreement_report(session, project, by="tag")
+    reads = []
+    real = agreement.load_ratings
+    monkeypatch.setattr(agreement, "load_ratings", lambda *a, **k: reads.append(1) or real(*a, **k))
+    agreement_store.forget_reports()
+    slices = tag_slices(session, project)
+    assert reads == []
+    assert slices.measure == report.measure
+    assert [slice_json(g) for g in slices.groups] == [slice_json(g) for g in report.groups]
+    return [slice_json(g) for g in slices.groups]
+
+
+def test_tag_slices_match_the_tag_report_from_the_tagged_labels_alone(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_demo(session)
+    groups = _same_tag_slices_without_reading_every_label(session, DEMO_SLUG, monkeypatch)
+    assert {g["key"] for g in groups} == {"sarcasm", "negation", "mixed_language", "emoji_only"}
+    assert all(g["ci"] is not None for g in groups if g["n_pairable"])
+
+
+def test_tag_slices_of_an_ordinal_scale_with_items_under_two_tags(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_user(session, email="lee@example.test", role="lead")
+    scale = [LabelInput(key, key.title()) for key in ("low", "mid", "high")]
+    project = make_project(
+        session,
+        actor=get_user_by_email(session, "lee@example.test"),
+        slug="scale",
+        kind="ordinal",
+        labels=scale,
+    )
+    project.min_pairable = 4
+    both = add_items(session, project, 6, tags=("sarcasm", "negation"))
+    one = add_items(session, project, 6, tags=("sarcasm",))
+    untagged = add_items(session, project, 6)
+    values = ["low", "mid", "high"]
+    rows = [
+        {"external_id": item.external_id, "annotator": who, "value": values[(i + j * (i % 3)) % 3]}
+        for i, item in enumerate(both + one + untagged)
+        for j, who in enumerate("abc")
+    ]
+    _vendor(session, "scale", rows)
+    groups = _same_tag_slices_without_reading_every_label(session, "scale", monkeypatch)
+    counts = {g["key"]: g["n_annotations"] for g in groups}
+    assert counts == {"negation": 18, "sarcasm": 36}

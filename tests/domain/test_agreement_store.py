@@ -43,7 +43,7 @@ def computations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def reports(engine: Engine, *, immediate: bool = False) -> list[dict[str, Any]]:
     """The reports as a process that has none cached yet would give them."""
-    agreement._cache.clear()
+    agreement_store.forget_reports()
     factory = make_session_factory(engine, immediate=immediate)
     with session_scope(factory, immediate=immediate) as s:
         found = agreement_reports(s, get_project(s, DEMO_SLUG), groupings=GROUPINGS, resamples=50)
@@ -82,7 +82,7 @@ def test_a_moved_watermark_makes_the_stored_report_stale(
 def test_reports_of_uncommitted_or_small_or_locked_work_are_not_stored(
     demo: Engine, computations: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    agreement._cache.clear()
+    agreement_store.forget_reports()
     with session_scope(make_session_factory(demo)) as s:
         project = get_project(s, DEMO_SLUG)
         s.execute(insert(Tag).values(project_id=project.id, name="uncommitted"))

@@ -1,0 +1,138 @@
+"""A project's labels as ratings frames (unit, annotator, value), which agreement measures.
+
+Values come as their JSON text and are decoded by Polars in one pass: decoding a million JSON
+values row by row in Python would cost more than the whole analysis.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import polars as pl
+from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy.orm import Session, aliased
+
+from app.db.engine import decode_json, json_as_text, read_frame, unindexed
+from app.db.models import Annotation, Item, ItemTag, Project, SpecVersion, Tag
+from app.domain.projects import tag_names
+
+SpecSelection = int | Literal["current", "all"]
+"""Which labels a report measures: see :mod:`app.domain.agreement`."""
+
+
+def selected(selection: SpecSelection) -> ColumnElement[bool]:
+    """The condition on live annotations (``Annotation``) that ``selection`` measures."""
+    if selection == "all":
+        return true()
+    if selection == "current":
+        # Its own alias: the caller's query may join items already.
+        own = aliased(Item)
+        return Annotation.label_round == (
+            select(own.label_round).where(own.id == Annotation.item_id).scalar_subquery()
+        )
+    return Annotation.spec_version_id == (
+        select(SpecVersion.id)
+        .where(SpecVersion.project_id == Annotation.project_id, SpecVersion.number == selection)
+        .scalar_subquery()
+    )
+
+
+VALUE_TYPES: dict[str, Any] = {"numeric": pl.Float64, "multi_choice": pl.List(pl.String)}
+"""The Polars type of each project kind's values (labels are strings)."""
+
+
+def ratings_frame(rows: list[tuple[Any, Any, Any]], kind: str) -> pl.DataFrame:
+    """(unit, annotator id, value) rows as a ratings frame typed for the project kind."""
+    return pl.DataFrame(
+        {
+            "item": pl.Series([str(unit) for unit, _, _ in rows], dtype=pl.String),
+            "annotator": pl.Series([who for _, who, _ in rows], dtype=pl.Int64),
+            "value": pl.Series(
+                [value for _, _, value in rows], dtype=VALUE_TYPES.get(kind, pl.String)
+            ),
+        }
+    )
+
+
+def load_ratings(session: Session, project: Project, selection: SpecSelection) -> pl.DataFrame:
+    """The ratings ``selection`` picks: item (the unit), annotator (user id), value, item_id."""
+    query, columns = _ratings_query(session, project)
+    # The unit is the item (an integer: cheaper to code than text); with every version's
+    # labels, each of an item's labeling rounds is a unit of its own.
+    unit = pl.col("item_id")
+    if selection == "current":
+        query = query.join(
+            Item, (Item.id == Annotation.item_id) & (Item.label_round == Annotation.label_round)
+        )
+    elif selection == "all":
+        query = query.add_columns(Annotation.label_round)
+        columns["round"] = pl.Int64
+        unit = pl.concat_str([unit.cast(pl.String), pl.lit("@"), pl.col("round").cast(pl.String)])
+    else:
+        query = query.where(selected(selection))
+    raw = read_frame(session, query, columns)
+    return raw.select(
+        item=unit, annotator="annotator", value=_decoded(project, raw), item_id="item_id"
+    )
+
+
+def load_tagged_ratings(session: Session, project: Project) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The labels in force on tagged items as ratings (item, annotator, value), and the
+    (item, tag) pairs: the inputs of every tag's slice, without reading the untagged items."""
+    names = tag_names(session, project)
+    # The tagged items in item order (not by tag: their labels would be looked up all over the
+    # table), their labels by the labels' item index, and the items' rounds apart: joining
+    # items to the labels makes SQLite look up the item once per label.
+    tags = read_frame(
+        session,
+        select(ItemTag.item_id, ItemTag.tag_id, Item.label_round)
+        .join(Item, Item.id == ItemTag.item_id)
+        .where(unindexed(ItemTag.tag_id).in_(list(names))),
+        {"item": pl.Int64, "tag_id": pl.Int64, "round": pl.Int64},
+    )
+    query, columns = _ratings_query(session, project, project_index=False)
+    tagged_items = select(ItemTag.item_id).where(unindexed(ItemTag.tag_id).in_(list(names)))
+    raw = read_frame(
+        session,
+        query.add_columns(Annotation.label_round).where(Annotation.item_id.in_(tagged_items)),
+        columns | {"round": pl.Int64},
+    )
+    in_force = tags.select(item_id="item", round="round").unique()
+    ratings = raw.join(in_force, on=["item_id", "round"])
+    return (
+        ratings.select(item="item_id", annotator="annotator", value=_decoded(project, ratings)),
+        tags.select("item", tag=pl.col("tag_id").replace_strict(names)).unique(),
+    )
+
+
+def _ratings_query(
+    session: Session, project: Project, *, project_index: bool = True
+) -> tuple[Select[*tuple[Any, ...]], dict[str, Any]]:
+    """The project's live labels (item id, annotator, value as JSON text), and their types
+    (``project_index=False``: a caller narrowing the items another way keeps SQLite's planner
+    off the project's index)."""
+    text = json_as_text(session, Annotation.value)
+    project_id = Annotation.project_id if project_index else unindexed(Annotation.project_id)
+    query = select(Annotation.item_id, Annotation.user_id, text).where(
+        project_id == project.id, Annotation.retracted_at.is_(None)
+    )
+    return query, {"item_id": pl.Int64, "annotator": pl.Int64, "json": pl.String}
+
+
+def _decoded(project: Project, raw: pl.DataFrame) -> pl.Series:
+    return decode_json(raw["json"], VALUE_TYPES.get(project.kind, pl.String))
+
+
+def load_tags(session: Session, project: Project, ratings: pl.DataFrame) -> pl.DataFrame:
+    """(unit, tag) for the rated units: a unit carries its item's tags."""
+    item_tags = read_frame(
+        session,
+        select(ItemTag.item_id, Tag.name)
+        .join(Tag, Tag.id == ItemTag.tag_id)
+        .where(Tag.project_id == project.id),
+        {"item_id": pl.Int64, "tag": pl.String},
+    )
+    # Tagged items are few next to ratings: joining them to the ratings first keeps the
+    # work (and memory) to the tagged ratings rather than every distinct unit.
+    tagged = item_tags.join(ratings.select("item", "item_id"), on="item_id")
+    return tagged.select("item", "tag").unique()
