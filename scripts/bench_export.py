@@ -53,8 +53,8 @@ def load(url: str, n_items: int) -> None:
 
 
 class ChildPeak:
-    """The highest peak RSS (``VmHWM``) of this process's children (the SQLite reader), read
-    from /proc every 20 ms. (``RUSAGE_CHILDREN`` would report the parent's size at the fork.)"""
+    """The highest peak RSS (``VmHWM``) of this process's SQLite reader children, read from
+    /proc every 20 ms. (``RUSAGE_CHILDREN`` would report the parent's size at the fork.)"""
 
     def __init__(self) -> None:
         self.peak_kib = 0
@@ -71,6 +71,9 @@ class ChildPeak:
                     children = (task / "children").read_text().split()
                 for pid in children:
                     with contextlib.suppress(OSError):
+                        # Before its exec a (v)forked child still reports the parent's memory.
+                        if b"sqlite_reader" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                            continue
                         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                             if line.startswith("VmHWM:"):
                                 self.peak_kib = max(self.peak_kib, int(line.split()[1]))
