@@ -54,6 +54,7 @@ MEASURES: dict[str, Measure] = {
     "multi_choice": "masi",
 }
 DEFAULT_RESAMPLES = 1000
+DEFAULT_CONFIDENCE = 0.95
 MAX_RESAMPLES = 10_000
 
 
@@ -99,7 +100,7 @@ def agreement_report(
     spec_version: str | None = "current",
     by: str | None = None,
     resamples: int = DEFAULT_RESAMPLES,
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> AgreementReport:
     """Alpha with its bootstrap CI overall and per group (``tag``, ``label`` or ``annotator``)."""
     reports = agreement_reports(
@@ -120,7 +121,7 @@ def agreement_reports(
     spec_version: str | None = "current",
     groupings: Sequence[str | None],
     resamples: int = DEFAULT_RESAMPLES,
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> dict[str | None, AgreementReport]:
     """One report per grouping (``None``: overall only), reading the ratings once for all those
     not cached: a dashboard asks for several at a time."""
@@ -168,7 +169,7 @@ def tag_slices(session: Session, project: Project) -> TagSlices:
         names = sorted(tag_names(session, project).values())
         return {"tag": TagSlices(settings.measure, by_tag(ratings, tags, settings, names=names))}
 
-    key = f"current|tag-slices|{DEFAULT_RESAMPLES}|0.95"
+    key = f"current|tag-slices|{DEFAULT_RESAMPLES}|{DEFAULT_CONFIDENCE}"
     found = remembered(session, project, {"tag": key}, compute, lambda f: TagSlices(**f))
     return found["tag"]
 
@@ -236,7 +237,7 @@ def slice_settings(
     ratings: pl.DataFrame | None = None,
     *,
     resamples: int = DEFAULT_RESAMPLES,
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> Settings:
     """How the project's slices are measured and judged (``ratings``: the values to order)."""
     order = None
