@@ -9,9 +9,9 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from app.db.base import utcnow
 from app.db.engine import make_session_factory, session_scope
-from app.db.models import Annotation, StoredAgreementReport, Tag
+from app.db.models import Annotation, Item, ItemTag, StoredAgreementReport, Tag
 from app.domain import agreement, agreement_store
-from app.domain.agreement import agreement_reports, report_json
+from app.domain.agreement import agreement_reports, report_json, slice_json, tag_slices
 from app.domain.demo import DEMO_SLUG, load_demo
 from app.domain.projects import get_project
 
@@ -97,3 +97,34 @@ def test_reports_of_uncommitted_or_small_or_locked_work_are_not_stored(
         s.execute(StoredAgreementReport.__table__.delete())
     reports(demo)
     assert stored_rows(demo) == 0
+
+
+def test_tag_slices_are_stored_beside_the_reports_and_go_stale_with_them(
+    demo: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[int] = []
+    real = agreement.load_tagged_ratings
+    monkeypatch.setattr(
+        agreement, "load_tagged_ratings", lambda *a, **k: loads.append(1) or real(*a, **k)
+    )
+
+    def slices() -> list[dict[str, Any]]:
+        agreement_store.forget_reports()  # as a process with an empty cache
+        with session_scope(make_session_factory(demo)) as s:
+            return [slice_json(g) for g in tag_slices(s, get_project(s, DEMO_SLUG)).groups]
+
+    first = slices()
+    assert slices() == first and loads == [1]
+    assert stored_rows(demo) == 1
+    with session_scope(make_session_factory(demo, immediate=True), immediate=True) as s:
+        project = get_project(s, DEMO_SLUG)
+        tag = Tag(project_id=project.id, name="brand_new")
+        s.add(tag)
+        s.flush()
+        item = s.scalar(select(func.min(Item.id)).where(Item.project_id == project.id))
+        s.add(ItemTag(item_id=item, tag_id=tag.id, source="import", added_at=utcnow()))
+    # An item tagged anew moves the watermark: computed again, with the new tag's slice.
+    again = slices()
+    assert loads == [1, 1] and stored_rows(demo) == 1
+    assert [g["key"] for g in again] == sorted([g["key"] for g in first] + ["brand_new"])
+    assert next(g for g in again if g["key"] == "brand_new")["n_items"] == 1
