@@ -80,6 +80,17 @@ def load_tagged_ratings(session: Session, project: Project) -> tuple[pl.DataFram
     """The labels in force on tagged items as ratings (item, annotator, value), and the
     (item, tag) pairs: the inputs of every tag's slice, without reading the untagged items."""
     names = tag_names(session, project)
+    if not names:
+        return (
+            pl.DataFrame(
+                schema={
+                    "item": pl.Int64,
+                    "annotator": pl.Int64,
+                    "value": VALUE_TYPES.get(project.kind, pl.String),
+                }
+            ),
+            pl.DataFrame(schema={"item": pl.Int64, "tag": pl.String}),
+        )
     # The tagged items in item order (not by tag: their labels would be looked up all over the
     # table), their labels by the labels' item index, and the items' rounds apart: joining
     # items to the labels makes SQLite look up the item once per label.

@@ -255,3 +255,10 @@ def test_tag_slices_of_an_ordinal_scale_with_items_under_two_tags(
     groups = _same_tag_slices_without_reading_every_label(session, "scale", monkeypatch)
     counts = {g["key"]: g["n_annotations"] for g in groups}
     assert counts == {"negation": 18, "sarcasm": 36}
+
+
+def test_a_project_without_tags_has_no_tag_slices(session: Session) -> None:
+    project = make_project(session, rules={})
+    items = add_items(session, project, 2)
+    assert items and tag_slices(session, project).groups == []
+    assert agreement_report(session, project, by="tag").groups == []
