@@ -19,6 +19,7 @@ import polars as pl
 import psycopg
 from sqlalchemy import (
     Engine,
+    Integer,
     Select,
     Text,
     cast,
@@ -31,7 +32,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 
 from app.db.bulk_read import WROTE, open_reader, read_bulk
 
@@ -299,6 +302,31 @@ def unindexed(column: Any) -> Any:
     prefers the equality's index and walks the whole project for every range.
     """
     return column + 0
+
+
+def unindexed_on_sqlite(column: Any) -> Any:
+    """:func:`unindexed` on SQLite; elsewhere the column itself.
+
+    For range reads: PostgreSQL's planner, which has statistics, walks the id range anyway, and
+    ``+ 0`` would only spoil its estimate of the rows, for a parallel plan whose workers cost
+    more than they save (measured on the export's label ranges).
+    """
+    return _UnindexedOnSqlite(column)
+
+
+class _UnindexedOnSqlite(FunctionElement[int]):
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_UnindexedOnSqlite)
+def _column_itself(element: _UnindexedOnSqlite, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(next(iter(element.clauses)), **kw))
+
+
+@compiles(_UnindexedOnSqlite, "sqlite")
+def _column_plus_zero(element: _UnindexedOnSqlite, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(next(iter(element.clauses)), **kw)} + 0)"
 
 
 def ping(engine: Engine) -> None:

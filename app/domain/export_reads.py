@@ -4,7 +4,7 @@ Each read is a plain range scan of one table (items, item tags, live annotations
 no joins and no per-row SQL functions: joining, filtering by spec version and staleness, and
 formatting timestamps happen in Polars, which does them for a million rows in milliseconds,
 while the same work in SQL costs more than reading the rows. The project condition goes through
-:func:`~app.db.engine.unindexed` so that every database, with or without planner statistics,
+:func:`~app.db.engine.unindexed_on_sqlite` so that SQLite, whose planner has no statistics,
 walks the id range rather than the whole project once per range.
 """
 
@@ -18,7 +18,7 @@ import polars as pl
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from app.db.engine import json_as_text, read_frame, unindexed
+from app.db.engine import json_as_text, read_frame, unindexed_on_sqlite
 from app.db.models import Adjudication, Annotation, Item, ItemTag, Project, SpecVersion
 from app.domain.export import ExportRequest
 
@@ -48,7 +48,7 @@ class SpecVersions:
 def items_query(project: Project, split: str, low: int, high: int) -> Select[*tuple[Any, ...]]:
     """The range's items (id, external_id, text, split, label_round) of ``split`` (or all)."""
     query = select(Item.id, Item.external_id, Item.text, Item.split, Item.label_round).where(
-        unindexed(Item.project_id) == project.id, Item.id.between(low, high)
+        unindexed_on_sqlite(Item.project_id) == project.id, Item.id.between(low, high)
     )
     return query if split == "all" else query.where(Item.split == split)
 
@@ -100,7 +100,7 @@ def labels_query(
         Annotation.label_round,
         Annotation.created_at,
     ).where(
-        unindexed(Annotation.project_id) == project.id,
+        unindexed_on_sqlite(Annotation.project_id) == project.id,
         Annotation.item_id.between(low, high),
         Annotation.retracted_at.is_(None),
     )
@@ -161,7 +161,7 @@ def rulings_query(
         Adjudication.spec_version_id,
         Adjudication.revision,
     ).where(
-        unindexed(Adjudication.project_id) == project.id,
+        unindexed_on_sqlite(Adjudication.project_id) == project.id,
         Adjudication.item_id.between(low, high),
     )
 

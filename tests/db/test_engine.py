@@ -6,9 +6,16 @@ import gc
 import threading
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql, sqlite
 
-from app.db.engine import make_engine, make_session_factory, sqlite_write_lock
+from app.db.engine import (
+    make_engine,
+    make_session_factory,
+    sqlite_write_lock,
+    unindexed_on_sqlite,
+)
+from app.db.models import Item
 
 
 def test_the_write_lock_is_freed_however_a_write_transaction_ends(tmp_path: Path) -> None:
@@ -74,3 +81,13 @@ def test_postgresql_engines_have_no_process_lock() -> None:
     engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert sqlite_write_lock(engine) is None
     engine.dispose()
+
+
+def test_range_reads_keep_sqlite_off_the_project_index_and_postgresql_on_its_estimates() -> None:
+    query = select(Item.id).where(unindexed_on_sqlite(Item.project_id) == 3)
+    on = {
+        name: str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        for name, dialect in (("sqlite", sqlite.dialect()), ("postgresql", postgresql.dialect()))
+    }
+    assert "(items.project_id + 0) = 3" in on["sqlite"]
+    assert "items.project_id = 3" in on["postgresql"] and "+ 0" not in on["postgresql"]
