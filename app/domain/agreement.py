@@ -18,7 +18,7 @@ interval, multi-choice uses the MASI set distance overall and yes/no per label.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -160,17 +160,31 @@ class TagSlices:
     groups: list[Slice]
 
 
-def tag_slices(session: Session, project: Project) -> TagSlices:
-    """The current labels' slice of every edge-case tag, with its interval and judgement."""
+def tag_slices(
+    session: Session, project: Project, *, meanwhile: Callable[[], None] | None = None
+) -> TagSlices:
+    """The current labels' slice of every edge-case tag, with its interval and judgement.
+
+    ``meanwhile`` queues the caller's next bulk reads (:func:`~app.db.bulk_read.prefetch`), so
+    that the reader works on them while the slices are measured: once the slices' own labels
+    are read when they must be computed, at once when they are remembered.
+    """
+    queued = False
 
     def compute(_: list[str]) -> dict[str, TagSlices]:
+        nonlocal queued
         ratings, tags = load_tagged_ratings(session, project)
+        if meanwhile is not None:
+            meanwhile()
+            queued = True
         settings = slice_settings(session, project, ratings)
         names = sorted(tag_names(session, project).values())
         return {"tag": TagSlices(settings.measure, by_tag(ratings, tags, settings, names=names))}
 
     key = f"current|tag-slices|{DEFAULT_RESAMPLES}|{DEFAULT_CONFIDENCE}"
     found = remembered(session, project, {"tag": key}, compute, lambda f: TagSlices(**f))
+    if meanwhile is not None and not queued:
+        meanwhile()
     return found["tag"]
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -198,10 +198,11 @@ def rule_versions(session: Session, project: Project) -> dict[str, int]:
 
 
 def tag_reliability(
-    session: Session, project: Project
+    session: Session, project: Project, *, meanwhile: Callable[[], None] | None = None
 ) -> tuple[dict[str, float | None], dict[str, bool]]:
-    """Each tag's alpha, and whether the tag is reliable (CI lower bound over the threshold)."""
-    groups = tag_slices(session, project).groups
+    """Each tag's alpha, and whether the tag is reliable (CI lower bound over the threshold);
+    ``meanwhile`` as for :func:`~app.domain.agreement.tag_slices`."""
+    groups = tag_slices(session, project, meanwhile=meanwhile).groups
     return {g.key: g.alpha for g in groups}, {g.key: g.reliable for g in groups}
 
 

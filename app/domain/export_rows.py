@@ -9,7 +9,7 @@ JSONL and CSV stream range by range. See :mod:`app.domain.export` for what the r
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -103,12 +103,18 @@ def _frames(session: Session, project: Project, request: ExportRequest) -> Gener
     first, last = bounds
     with bulk_reads(session, rows=_rows_read(project, bounds)):
         # The reader starts on the first range while the project-wide figures are worked out,
-        # and on each next range while this one is built.
+        # on the second while the tags' reliability is measured, and then stays a range ahead
+        # of the one being built.
         prefetch(session, [_held_out_query(project)])
         _prefetch(session, project, request, first)
-        context = _project_figures(session, project, request)
+
+        def second_range() -> None:
+            if first + CHUNK_ITEMS <= last:
+                _prefetch(session, project, request, first + CHUNK_ITEMS)
+
+        context = _project_figures(session, project, request, second_range)
         for low in range(first, last + 1, CHUNK_ITEMS):
-            if low + CHUNK_ITEMS <= last:
+            if first < low and low + CHUNK_ITEMS <= last:
                 _prefetch(session, project, request, low + CHUNK_ITEMS)
             yield _range(session, project, request, context, low, low + CHUNK_ITEMS - 1)
 
@@ -126,8 +132,10 @@ def _prefetch(session: Session, project: Project, request: ExportRequest, low: i
     prefetch(session, queries)
 
 
-def _project_figures(session: Session, project: Project, request: ExportRequest) -> _ProjectFigures:
-    alphas, reliable = tag_reliability(session, project)
+def _project_figures(
+    session: Session, project: Project, request: ExportRequest, meanwhile: Callable[[], None]
+) -> _ProjectFigures:
+    alphas, reliable = tag_reliability(session, project, meanwhile=meanwhile)
     # The overall figure reads every label: only a min_alpha gate needs it.
     overall = overall_alpha(session, project) if request.min_alpha is not None else None
     texts = read_frame(session, _held_out_query(project), {"text": pl.String})

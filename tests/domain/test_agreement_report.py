@@ -262,3 +262,15 @@ def test_a_project_without_tags_has_no_tag_slices(session: Session) -> None:
     items = add_items(session, project, 2)
     assert items and tag_slices(session, project).groups == []
     assert agreement_report(session, project, by="tag").groups == []
+
+
+def test_tag_slices_queue_the_callers_reads_once_whether_computed_or_remembered(
+    session: Session,
+) -> None:
+    load_demo(session)
+    project = get_project(session, DEMO_SLUG)
+    calls: list[str] = []
+    computed = tag_slices(session, project, meanwhile=lambda: calls.append("queued"))
+    remembered = tag_slices(session, project, meanwhile=lambda: calls.append("queued"))
+    assert calls == ["queued", "queued"]
+    assert remembered == computed
