@@ -173,13 +173,14 @@ def tag_slices(
 
     def compute(_: list[str]) -> dict[str, TagSlices]:
         nonlocal queued
-        ratings, tags = load_tagged_ratings(session, project)
+        names = tag_names(session, project)
+        ratings, tags = load_tagged_ratings(session, project, names)
         if meanwhile is not None:
             meanwhile()
             queued = True
         settings = slice_settings(session, project, ratings)
-        names = sorted(tag_names(session, project).values())
-        return {"tag": TagSlices(settings.measure, by_tag(ratings, tags, settings, names=names))}
+        groups = by_tag(ratings, tags, settings, names=sorted(names.values()))
+        return {"tag": TagSlices(settings.measure, groups)}
 
     key = f"current|tag-slices|{DEFAULT_RESAMPLES}|{DEFAULT_CONFIDENCE}"
     found = remembered(session, project, {"tag": key}, compute, lambda f: TagSlices(**f))

@@ -92,13 +92,13 @@ def remembered(
     if not missing:
         return found
     digest = watermark_digest(mark)
-    stored = stored_reports(session, project.id, list(missing.values()), digest)
+    stored = _stored_reports(session, project.id, list(missing.values()), digest)
     known = {key: decode(stored[text]) for key, text in missing.items() if text in stored}
     computed = [key for key in missing if key not in known]
     if computed:
         with bulk_reads(session, rows=mark[0]):
             fresh = compute(computed)
-        store_reports(
+        _store_reports(
             session, project.id, {missing[k]: fresh[k] for k in computed}, digest, mark[0]
         )
         known |= fresh
@@ -161,7 +161,7 @@ def watermark_digest(mark: tuple[Any, ...]) -> str:
     return hashlib.sha256(repr((__version__, mark)).encode()).hexdigest()
 
 
-def stored_reports(
+def _stored_reports(
     session: Session, project_id: int, parameters: list[str], digest: str
 ) -> dict[str, dict[str, Any]]:
     """The stored reports for ``parameters`` still valid under ``digest``, as their fields
@@ -183,7 +183,7 @@ def stored_reports(
     return found
 
 
-def store_reports(
+def _store_reports(
     session: Session,
     project_id: int,
     reports: dict[str, Any],

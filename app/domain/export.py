@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,7 +35,7 @@ from app.db.models import (
     SpecVersion,
 )
 from app.db.models import Tag as TagRow
-from app.domain.agreement import agreement_report, parse_spec_version, tag_slices
+from app.domain.agreement import parse_spec_version
 from app.domain.errors import InvalidInput
 from app.domain.projects import current_spec
 from app.domain.ratings import SpecSelection
@@ -195,17 +195,3 @@ def rule_versions(session: Session, project: Project) -> dict[str, int]:
         if last is None or last[1] != text:
             since[name] = (number, text)
     return {name: number for name, (number, _) in since.items()}
-
-
-def tag_reliability(
-    session: Session, project: Project, *, meanwhile: Callable[[], None] | None = None
-) -> tuple[dict[str, float | None], dict[str, bool]]:
-    """Each tag's alpha, and whether the tag is reliable (CI lower bound over the threshold);
-    ``meanwhile`` as for :func:`~app.domain.agreement.tag_slices`."""
-    groups = tag_slices(session, project, meanwhile=meanwhile).groups
-    return {g.key: g.alpha for g in groups}, {g.key: g.reliable for g in groups}
-
-
-def overall_alpha(session: Session, project: Project) -> float | None:
-    """The alpha of all current labels: what ``min_alpha`` holds untagged items to."""
-    return agreement_report(session, project).overall.alpha

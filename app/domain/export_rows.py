@@ -21,13 +21,8 @@ from sqlalchemy.orm import Session
 from app.db.bulk_read import bulk_reads, prefetch
 from app.db.engine import decode_json, read_frame
 from app.db.models import Item, Project
-from app.domain.export import (
-    ExportRequest,
-    overall_alpha,
-    pseudonym,
-    rule_versions,
-    tag_reliability,
-)
+from app.domain.agreement import agreement_report, tag_slices
+from app.domain.export import ExportRequest, pseudonym, rule_versions
 from app.domain.export_reads import (
     SpecVersions,
     iso_utc,
@@ -135,17 +130,19 @@ def _prefetch(session: Session, project: Project, request: ExportRequest, low: i
 def _project_figures(
     session: Session, project: Project, request: ExportRequest, meanwhile: Callable[[], None]
 ) -> _ProjectFigures:
-    alphas, reliable = tag_reliability(session, project, meanwhile=meanwhile)
-    # The overall figure reads every label: only a min_alpha gate needs it.
-    overall = overall_alpha(session, project) if request.min_alpha is not None else None
+    tags = tag_slices(session, project, meanwhile=meanwhile).groups
+    # The overall figure reads every label: only a min_alpha gate (on untagged items) needs it.
+    overall = None
+    if request.min_alpha is not None:
+        overall = agreement_report(session, project).overall.alpha
     texts = read_frame(session, _held_out_query(project), {"text": pl.String})
     return _ProjectFigures(
         rule_versions(session, project),
         SpecVersions.of(session, project),
         tag_names(session, project),
-        alphas,
+        {g.key: g.alpha for g in tags},
         overall,
-        frozenset(t for t, ok in reliable.items() if ok),
+        frozenset(g.key for g in tags if g.reliable),
         texts.select(_normalized(pl.col("text")))["text"],
     )
 

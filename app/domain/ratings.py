@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, aliased
 
 from app.db.engine import decode_json, json_as_text, read_frame, unindexed
 from app.db.models import Annotation, Item, ItemTag, Project, SpecVersion, Tag
-from app.domain.projects import tag_names
 
 SpecSelection = int | Literal["current", "all"]
 """Which labels a report measures: see :mod:`app.domain.agreement`."""
@@ -76,10 +75,12 @@ def load_ratings(session: Session, project: Project, selection: SpecSelection) -
     )
 
 
-def load_tagged_ratings(session: Session, project: Project) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The labels in force on tagged items as ratings (item, annotator, value), and the
-    (item, tag) pairs: the inputs of every tag's slice, without reading the untagged items."""
-    names = tag_names(session, project)
+def load_tagged_ratings(
+    session: Session, project: Project, names: dict[int, str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The labels in force on items carrying the tags ``names`` (the project's, by id) as ratings
+    (item, annotator, value), and the (item, tag) pairs: the inputs of every tag's slice,
+    without reading the untagged items."""
     if not names:
         return (
             pl.DataFrame(
