@@ -20,9 +20,10 @@ change that frees a slot.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, event, select, update
+from sqlalchemy import Table, Update, bindparam, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
@@ -45,6 +46,35 @@ MAX_CLAIM_ROUNDS = 25
 # The tables, for the plain updates of the lease path (no ORM objects involved).
 _ASSIGNMENTS = cast(Table, Assignment.__table__)
 _ITEMS = cast(Table, Item.__table__)
+# The lease path's statements, built once (building them per request cost about as much as
+# running them).
+_OPENING = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id.in_(bindparam("item_ids", expanding=True)))
+    .values(is_full=False)
+)
+_FILLING = update(_ITEMS).where(_ITEMS.c.id == bindparam("full_item")).values(is_full=True)
+_SLOTS = select(Assignment.slot, Assignment.user_id).where(
+    Assignment.item_id == bindparam("item_id"),
+    Assignment.label_round == bindparam("label_round"),
+    Assignment.state.in_(ACTIVE_STATES),
+)
+_LIVE_LEASES = (
+    select(Assignment)
+    .where(
+        Assignment.user_id == bindparam("user_id"),
+        Assignment.state == "leased",
+        Assignment.project_id == bindparam("project_id"),
+        Assignment.lease_expires_at > bindparam("now"),
+    )
+    .order_by(Assignment.leased_at, Assignment.id)
+)
+_ASSIGNMENT = (
+    select(Assignment)
+    .where(Assignment.id == bindparam("assignment_id"))
+    .execution_options(populate_existing=True)
+)
+_ASSIGNMENT_LOCKED = _ASSIGNMENT.with_for_update()
 
 
 LOCKED = "accord_locked_assignments"
@@ -96,9 +126,25 @@ def mark_items_open(session: Session, item_ids: list[int]) -> None:
     """
     if item_ids:
         session.flush()
-        session.execute(
-            update(_ITEMS).where(_ITEMS.c.id.in_(sorted(set(item_ids)))).values(is_full=False)
-        )
+        session.execute(_OPENING, {"item_ids": sorted(set(item_ids))})
+
+
+@cache
+def _expiring(*, every_project: bool) -> Update:
+    """Expire the leases past ``now`` (of the ``in_project`` parameter's project unless
+    ``every_project``), returning id, project_id, item_id and user_id of each."""
+    leases = _ASSIGNMENTS.c
+    statement = (
+        update(_ASSIGNMENTS)
+        .where(leases.state == "leased", leases.lease_expires_at <= bindparam("now"))
+        .values(state="expired", finished_at=bindparam("now"))
+        .returning(leases.id, leases.project_id, leases.item_id, leases.user_id)
+    )
+    return (
+        statement
+        if every_project
+        else statement.where(leases.project_id == bindparam("in_project"))
+    )
 
 
 def expire_leases(
@@ -106,21 +152,14 @@ def expire_leases(
 ) -> int:
     """Mark leases past their expiry as ``expired`` (freeing their slots); returns how many."""
     now = _now(now)
-    leases = _ASSIGNMENTS.c
-    statement = (
-        update(_ASSIGNMENTS)
-        .where(leases.state == "leased", leases.lease_expires_at <= now)
-        .values(state="expired", finished_at=now)
-        .returning(leases.id, leases.project_id, leases.item_id, leases.user_id)
-    )
-    if project is not None:
-        statement = statement.where(leases.project_id == project.id)
+    statement = _expiring(every_project=project is None)
+    params = {"now": now} if project is None else {"now": now, "in_project": project.id}
     # The state test in the WHERE makes a concurrent expirer (PostgreSQL re-checks it after the
     # row lock) skip rows already expired, so each expiry is audited exactly once. A plain
     # update (it runs before every lease, and nearly always finds nothing): pending changes are
     # flushed first and the session's own copies of expired rows updated after, as the ORM would.
     session.flush()
-    rows = session.execute(statement).all()
+    rows = session.execute(statement, params).all()
     for assignment_id, *_ in rows:
         held = session.identity_map.get(identity_key(Assignment, assignment_id))
         if held is not None:
@@ -153,13 +192,7 @@ def _place(
 ) -> Assignment:
     """Insert the user's assignment in the item's lowest free slot of its round, or raise
     _LostRace."""
-    taken = session.execute(
-        select(Assignment.slot, Assignment.user_id).where(
-            Assignment.item_id == item_id,
-            Assignment.label_round == label_round,
-            Assignment.state.in_(ACTIVE_STATES),
-        )
-    ).all()
+    taken = session.execute(_SLOTS, {"item_id": item_id, "label_round": label_round}).all()
     if len(taken) >= project.overlap or any(uid == user.id for _, uid in taken):
         raise _LostRace
     slot = min(set(range(1, project.overlap + 1)) - {s for s, _ in taken})
@@ -177,7 +210,7 @@ def _place(
     )
     if len(taken) + 1 >= project.overlap:
         # Counted just now under the item's lock (PostgreSQL) or the write lock (SQLite).
-        session.execute(update(_ITEMS).where(_ITEMS.c.id == item_id).values(is_full=True))
+        session.execute(_FILLING, {"full_item": item_id})
     return assignment
 
 
@@ -213,14 +246,7 @@ def _live_lease(
     """The user's live lease under the current version; leases under older versions are
     cancelled (their rules no longer apply)."""
     leases = session.scalars(
-        select(Assignment)
-        .where(
-            Assignment.user_id == user.id,
-            Assignment.state == "leased",
-            Assignment.project_id == project.id,
-            Assignment.lease_expires_at > now,
-        )
-        .order_by(Assignment.leased_at, Assignment.id)
+        _LIVE_LEASES, {"user_id": user.id, "project_id": project.id, "now": now}
     ).all()
     live = None
     for lease in leases:
@@ -301,11 +327,8 @@ def annotator_assignment(
     locked: dict[int, Assignment] = session.info.setdefault(LOCKED, {})
     assignment = locked.get(assignment_id) if lock else None
     if assignment is None:
-        query = select(Assignment).where(Assignment.id == assignment_id)
-        if lock:
-            query = query.with_for_update()
-        query = query.execution_options(populate_existing=True)
-        assignment = session.scalars(query).one_or_none()
+        query = _ASSIGNMENT_LOCKED if lock else _ASSIGNMENT
+        assignment = session.scalars(query, {"assignment_id": assignment_id}).one_or_none()
     if assignment is None or assignment.user_id != annotator.id:
         raise NotFound(f"no task {assignment_id}")
     if lock:

@@ -37,7 +37,7 @@ def _inserting(table: Table) -> Insert:
 def _updating(table: Table) -> Update:
     """UPDATE table SET (the columns given at execution) WHERE the primary key matches."""
     return update(table).where(
-        and_(*(column == bindparam(_KEY_PREFIX + column.key) for column in table.primary_key))
+        and_(*(column == bindparam(f"{_KEY_PREFIX}{column.key}") for column in table.primary_key))
     )
 
 
@@ -64,7 +64,7 @@ def update_object(session: Session, instance: Base, **values: Any) -> None:
     mapper = state.mapper
     table = cast(Table, mapper.local_table)
     key = {
-        _KEY_PREFIX + column.key: value
+        f"{_KEY_PREFIX}{column.key}": value
         for column, value in zip(mapper.primary_key, state.identity or (), strict=True)
     }
     session.execute(_updating(table), key | values)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, event, select
+from sqlalchemy import Select, and_, bindparam, event, select
 from sqlalchemy.orm import Session, SessionTransaction, joinedload
 
 from app.db.base import utcnow
@@ -174,7 +175,7 @@ def get_project(session: Session, slug: str, *, member: User | None = None) -> P
     as :func:`membership_of` would (a request that looks up a project then checks who may
     reach it saves a round trip).
     """
-    project = _project_with_membership(session, Project.slug == slug, member)
+    project = _project_with_membership(session, "slug", slug, member)
     if project is None:
         raise NotFound(f"no project {slug!r}")
     return project
@@ -186,24 +187,39 @@ def project_of_member(session: Session, project_id: int, member: User) -> Projec
     if (member.id, project_id) in session.info.get(REACH, {}):
         project = session.get(Project, project_id)  # read already in this transaction
     else:
-        project = _project_with_membership(session, Project.id == project_id, member)
+        project = _project_with_membership(session, "id", project_id, member)
     if project is None:
         raise NotFound(f"no project with id {project_id}")
     return project
 
 
-def _project_with_membership(
-    session: Session, condition: ColumnElement[bool], member: User | None
-) -> Project | None:
-    if member is None:
-        return session.scalar(select(Project).where(condition))
-    row = session.execute(
+@cache
+def _project_alone(column: str) -> Select[Project]:
+    """The project whose ``column`` equals the ``key`` parameter (built once)."""
+    return select(Project).where(getattr(Project, column) == bindparam("key"))
+
+
+@cache
+def _project_and_membership(column: str) -> Select[Project, Membership]:
+    """:func:`_project_alone` with the membership of the ``member_id`` parameter's user
+    (built once: the labeling loop reads it on every request)."""
+    return (
         select(Project, Membership)
         .outerjoin(
             Membership,
-            and_(Membership.project_id == Project.id, Membership.user_id == member.id),
+            and_(Membership.project_id == Project.id, Membership.user_id == bindparam("member_id")),
         )
-        .where(condition)
+        .where(getattr(Project, column) == bindparam("key"))
+    )
+
+
+def _project_with_membership(
+    session: Session, column: str, key: str | int, member: User | None
+) -> Project | None:
+    if member is None:
+        return session.scalar(_project_alone(column), {"key": key})
+    row = session.execute(
+        _project_and_membership(column), {"key": key, "member_id": member.id}
     ).first()
     if row is None:
         return None
@@ -213,6 +229,11 @@ def _project_with_membership(
     return project
 
 
+_CURRENT_SPEC = (
+    select(SpecVersion)
+    .where(SpecVersion.project_id == bindparam("project_id"), SpecVersion.is_current)
+    .options(joinedload(SpecVersion.labels))  # one statement, not two
+)
 CURRENT_SPECS = "accord_current_specs"
 """``session.info`` key: the current spec per project id, remembered for one transaction."""
 
@@ -242,15 +263,7 @@ def current_spec(session: Session, project: Project) -> SpecVersion:
     spec = remembered.get(project.id)
     if spec is not None:
         return spec
-    spec = (
-        session.scalars(
-            select(SpecVersion)
-            .where(SpecVersion.project_id == project.id, SpecVersion.is_current)
-            .options(joinedload(SpecVersion.labels))  # one statement, not two
-        )
-        .unique()
-        .one_or_none()
-    )
+    spec = session.scalars(_CURRENT_SPEC, {"project_id": project.id}).unique().one_or_none()
     if spec is None:
         raise NotFound(f"project {project.slug!r} has no published spec")
     remembered[project.id] = spec
