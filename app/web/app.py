@@ -35,7 +35,8 @@ from app.web.timing import server_timing_middleware
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUEST_THREADS = 40
-"""How many sync handlers (and guards' database work) run at once: anyio's default thread limit."""
+"""More than the threads that run sync handlers and the guard's database work at once (the event
+loop's default executor: at most 32)."""
 SQLITE_POOL_OVERFLOW = 10
 """SQLite connections beyond one per request thread (the job worker's, the outbox relay's)."""
 log = logging.getLogger("accord.web")
