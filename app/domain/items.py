@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -70,9 +70,12 @@ def get_item(session: Session, project: Project, external_id: str) -> Item:
     return item
 
 
+_EXTERNAL_ID = select(Item.external_id).where(Item.id == bindparam("item_id"))
+
+
 def item_external_id(session: Session, item_id: int) -> str:
     """An item's external id, read alone (an answer naming the item needs no more of it)."""
-    external_id = session.scalar(select(Item.external_id).where(Item.id == item_id))
+    external_id = session.scalar(_EXTERNAL_ID, {"item_id": item_id})
     if external_id is None:
         raise NotFound(f"no item with id {item_id}")
     return external_id

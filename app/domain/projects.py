@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, event, select
 from sqlalchemy.orm import Session, SessionTransaction, joinedload
+from sqlalchemy.orm.util import identity_key
 
 from app.db.base import utcnow
 from app.db.models import Membership, Project, SpecLabel, SpecRule, SpecVersion, Tag, User
@@ -234,6 +235,11 @@ _CURRENT_SPEC = (
     .where(SpecVersion.project_id == bindparam("project_id"), SpecVersion.is_current)
     .options(joinedload(SpecVersion.labels))  # one statement, not two
 )
+_SPEC_WITH_LABELS = (
+    select(SpecVersion)
+    .where(SpecVersion.id == bindparam("spec_version_id"))
+    .options(joinedload(SpecVersion.labels))
+)
 CURRENT_SPECS = "accord_current_specs"
 """``session.info`` key: the current spec per project id, remembered for one transaction."""
 
@@ -267,6 +273,21 @@ def current_spec(session: Session, project: Project) -> SpecVersion:
     if spec is None:
         raise NotFound(f"project {project.slug!r} has no published spec")
     remembered[project.id] = spec
+    return spec
+
+
+def spec_version(session: Session, spec_version_id: int) -> SpecVersion:
+    """A spec version (one the session holds, else read with its labels in one statement)."""
+    held = session.identity_map.get(identity_key(SpecVersion, spec_version_id))
+    if held is not None:
+        return held
+    spec = (
+        session.scalars(_SPEC_WITH_LABELS, {"spec_version_id": spec_version_id})
+        .unique()
+        .one_or_none()
+    )
+    if spec is None:
+        raise NotFound(f"no spec version with id {spec_version_id}")
     return spec
 
 

@@ -15,9 +15,9 @@ from typing import Any
 from litestar import Controller, post
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
-from app.db.models import Assignment, SpecVersion
+from app.db.models import Assignment
 from app.domain.acknowledgements import acknowledge_spec
 from app.domain.annotations import submit_assignment
 from app.domain.assignment import (
@@ -27,6 +27,7 @@ from app.domain.assignment import (
 )
 from app.domain.errors import NotFound
 from app.domain.items import item_external_id
+from app.domain.projects import spec_version
 from app.domain.task_view import describe_task
 from app.domain.tokens import TokenGrant
 from app.web.api.projects import project_for
@@ -199,8 +200,7 @@ class TasksApi(Controller):
         ``lease_expired`` for a lease that ran out or was used, 404 for someone else's task."""
         task = _own_task(db, grant, task_id)
         # Held here so the domain finds it in the identity map and the answer needs no reload.
-        spec = db.get(SpecVersion, task.spec_version_id, options=[joinedload(SpecVersion.labels)])
-        assert spec is not None  # the foreign key guarantees it
+        spec = spec_version(db, task.spec_version_id)
         annotation = submit_assignment(
             db,
             task_id,
