@@ -72,3 +72,32 @@ def test_a_constraint_violation_raises_at_the_insert(session: Session) -> None:
     values = {name: getattr(first, name) for name in columns}
     with pytest.raises(IntegrityError), session.begin_nested():  # slot 1 is taken
         insert_object(session, Assignment, user_id=make_user(session).id, **values)
+
+
+def test_rows_of_one_table_may_name_different_columns(session: Session) -> None:
+    # Given one table's rows inserted with different sets of columns (its statement is built
+    # once; what each call names must still be what lands)
+    first = _lease(session)
+    second = insert_object(
+        session,
+        Assignment,
+        project_id=first.project_id,
+        item_id=first.item_id,
+        user_id=make_user(session).id,
+        spec_version_id=first.spec_version_id,
+        lease_expires_at=utcnow(),
+        slot=2,
+        skip_reason="named",
+    )
+    # When each is updated with other columns again
+    update_object(session, first, state="cancelled")
+    update_object(session, second, state="skipped", skip_reason="changed", finished_at=utcnow())
+    # Then every row holds exactly its own values, defaults where a call named nothing
+    session.expire_all()
+    rows = session.execute(
+        select(
+            Assignment.slot, Assignment.state, Assignment.skip_reason, Assignment.finished_at
+        ).order_by(Assignment.id)
+    ).all()
+    assert [row[:3] for row in rows] == [(1, "cancelled", ""), (2, "skipped", "changed")]
+    assert rows[0].finished_at is None and rows[1].finished_at is not None

@@ -8,15 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.engine import begin_immediate, make_session_factory, session_scope
 from app.db.models import AuditEvent, Job, Project, SpecLabel, SpecRule, SpecVersion, Tag, User
-from app.domain.errors import Conflict, Forbidden, InvalidInput
+from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.outbox import run_job
-from app.domain.projects import current_spec, get_project
+from app.domain.projects import current_spec, get_project, spec_version
 from app.domain.specs import (
     create_draft,
     diff_specs,
@@ -525,3 +525,32 @@ def test_the_spec_published_job_records_what_changed(session: Session) -> None:
     summary = done.result["summary"]
     assert summary["rules_changed"] == ["sarcasm"]
     assert summary["labels_added"] == [] and summary["guidelines_changed"] is False
+
+
+def test_a_spec_version_is_read_with_its_labels_or_taken_from_the_session(
+    session: Session, engine: Engine
+) -> None:
+    # Given a project's published version the session no longer holds
+    project = make_project(session)
+    spec_id = current_spec(session, project).id
+    session.flush()
+    session.expunge_all()
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        # When it is asked for: one statement brings the version and its labels
+        spec = spec_version(session, spec_id)
+        keys = [label.key for label in spec.labels]
+        # And asking again reuses the session's copy
+        assert spec_version(session, spec_id) is spec
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert keys == ["positive", "negative", "neutral"]
+    assert len(statements) == 1
+    # An unknown id is NotFound
+    with pytest.raises(NotFound):
+        spec_version(session, spec_id + 1000)
