@@ -20,10 +20,9 @@ change that frees a slot.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, event, select, update
+from sqlalchemy import Table, bindparam, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
@@ -75,6 +74,15 @@ _ASSIGNMENT = (
     .execution_options(populate_existing=True)
 )
 _ASSIGNMENT_LOCKED = _ASSIGNMENT.with_for_update()
+_EXPIRING = (
+    update(_ASSIGNMENTS)
+    .where(_ASSIGNMENTS.c.state == "leased", _ASSIGNMENTS.c.lease_expires_at <= bindparam("now"))
+    .values(state="expired", finished_at=bindparam("now"))
+    .returning(
+        _ASSIGNMENTS.c.id, _ASSIGNMENTS.c.project_id, _ASSIGNMENTS.c.item_id, _ASSIGNMENTS.c.user_id
+    )
+)
+_EXPIRING_IN_PROJECT = _EXPIRING.where(_ASSIGNMENTS.c.project_id == bindparam("in_project"))
 
 
 LOCKED = "accord_locked_assignments"
@@ -129,31 +137,16 @@ def mark_items_open(session: Session, item_ids: list[int]) -> None:
         session.execute(_OPENING, {"item_ids": sorted(set(item_ids))})
 
 
-@cache
-def _expiring(*, every_project: bool) -> Update:
-    """Expire the leases past ``now`` (of the ``in_project`` parameter's project unless
-    ``every_project``), returning id, project_id, item_id and user_id of each."""
-    leases = _ASSIGNMENTS.c
-    statement = (
-        update(_ASSIGNMENTS)
-        .where(leases.state == "leased", leases.lease_expires_at <= bindparam("now"))
-        .values(state="expired", finished_at=bindparam("now"))
-        .returning(leases.id, leases.project_id, leases.item_id, leases.user_id)
-    )
-    return (
-        statement
-        if every_project
-        else statement.where(leases.project_id == bindparam("in_project"))
-    )
-
-
 def expire_leases(
     session: Session, project: Project | None = None, now: datetime | None = None
 ) -> int:
     """Mark leases past their expiry as ``expired`` (freeing their slots); returns how many."""
     now = _now(now)
-    statement = _expiring(every_project=project is None)
-    params = {"now": now} if project is None else {"now": now, "in_project": project.id}
+    statement, params = (
+        (_EXPIRING, {"now": now})
+        if project is None
+        else (_EXPIRING_IN_PROJECT, {"now": now, "in_project": project.id})
+    )
     # The state test in the WHERE makes a concurrent expirer (PostgreSQL re-checks it after the
     # row lock) skip rows already expired, so each expiry is audited exactly once. A plain
     # update (it runs before every lease, and nearly always finds nothing): pending changes are

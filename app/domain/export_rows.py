@@ -101,16 +101,16 @@ def _frames(session: Session, project: Project, request: ExportRequest) -> Gener
         # on the second while the tags' reliability is measured, and then stays a range ahead
         # of the one being built.
         prefetch(session, [_held_out_query(project)])
-        _prefetch(session, project, request, first)
 
-        def second_range() -> None:
-            if first + CHUNK_ITEMS <= last:
-                _prefetch(session, project, request, first + CHUNK_ITEMS)
+        def queue(low: int) -> None:
+            if low <= last:
+                _prefetch(session, project, request, low)
 
-        context = _project_figures(session, project, request, second_range)
+        queue(first)
+        context = _project_figures(session, project, request, lambda: queue(first + CHUNK_ITEMS))
         for low in range(first, last + 1, CHUNK_ITEMS):
-            if first < low and low + CHUNK_ITEMS <= last:
-                _prefetch(session, project, request, low + CHUNK_ITEMS)
+            if low > first:  # the second range was queued with the project figures
+                queue(low + CHUNK_ITEMS)
             yield _range(session, project, request, context, low, low + CHUNK_ITEMS - 1)
 
 

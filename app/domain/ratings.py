@@ -95,15 +95,16 @@ def load_tagged_ratings(
     # The tagged items in item order (not by tag: their labels would be looked up all over the
     # table), their labels by the labels' item index, and the items' rounds apart: joining
     # items to the labels makes SQLite look up the item once per label.
+    of_tags = unindexed(ItemTag.tag_id).in_(list(names))
     tags = read_frame(
         session,
         select(ItemTag.item_id, ItemTag.tag_id, Item.label_round)
         .join(Item, Item.id == ItemTag.item_id)
-        .where(unindexed(ItemTag.tag_id).in_(list(names))),
+        .where(of_tags),
         {"item": pl.Int64, "tag_id": pl.Int64, "round": pl.Int64},
     )
     query, columns = _ratings_query(session, project, project_index=False)
-    tagged_items = select(ItemTag.item_id).where(unindexed(ItemTag.tag_id).in_(list(names)))
+    tagged_items = select(ItemTag.item_id).where(of_tags)
     raw = read_frame(
         session,
         query.add_columns(Annotation.label_round).where(Annotation.item_id.in_(tagged_items)),

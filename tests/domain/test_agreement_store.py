@@ -128,3 +128,31 @@ def test_tag_slices_are_stored_beside_the_reports_and_go_stale_with_them(
     assert loads == [1, 1] and stored_rows(demo) == 1
     assert [g["key"] for g in again] == sorted([g["key"] for g in first] + ["brand_new"])
     assert next(g for g in again if g["key"] == "brand_new")["n_items"] == 1
+
+
+def test_a_transaction_reads_the_watermark_once_unless_it_writes(
+    demo: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+    real = agreement_store.watermark
+    monkeypatch.setattr(
+        agreement_store, "watermark", lambda *a, **k: reads.append(1) or real(*a, **k)
+    )
+    agreement_store.forget_reports()
+    with session_scope(make_session_factory(demo)) as s:
+        project = get_project(s, DEMO_SLUG)
+        # A read transaction asking for several figures (as an export, then its snapshot's
+        # manifest, does) counts the project's rows once
+        tag_slices(s, project)
+        agreement_reports(s, project, groupings=[None], resamples=50)
+        tag_slices(s, project)
+        assert len(reads) == 1
+    with session_scope(make_session_factory(demo, immediate=True), immediate=True) as s:
+        project = get_project(s, DEMO_SLUG)
+        tag_slices(s, project)
+        s.add(Tag(project_id=project.id, name="written_here"))
+        s.flush()
+        # Once it has written, its own writes may have moved the watermark: read every time
+        tag_slices(s, project)
+        tag_slices(s, project)
+        assert len(reads) == 4
