@@ -41,6 +41,14 @@ def computations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
+def calls_of(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
+    """One entry per call of ``owner.name`` from now on (the call itself goes through)."""
+    calls: list[int] = []
+    real = getattr(owner, name)
+    monkeypatch.setattr(owner, name, lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
 def reports(engine: Engine, *, immediate: bool = False) -> list[dict[str, Any]]:
     """The reports as a process that has none cached yet would give them."""
     agreement_store.forget_reports()
@@ -102,11 +110,7 @@ def test_reports_of_uncommitted_or_small_or_locked_work_are_not_stored(
 def test_tag_slices_are_stored_beside_the_reports_and_go_stale_with_them(
     demo: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loads: list[int] = []
-    real = agreement.load_tagged_ratings
-    monkeypatch.setattr(
-        agreement, "load_tagged_ratings", lambda *a, **k: loads.append(1) or real(*a, **k)
-    )
+    loads = calls_of(monkeypatch, agreement, "load_tagged_ratings")
 
     def slices() -> list[dict[str, Any]]:
         agreement_store.forget_reports()  # as a process with an empty cache
@@ -133,11 +137,7 @@ def test_tag_slices_are_stored_beside_the_reports_and_go_stale_with_them(
 def test_a_transaction_reads_the_watermark_once_unless_it_writes(
     demo: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reads: list[int] = []
-    real = agreement_store.watermark
-    monkeypatch.setattr(
-        agreement_store, "watermark", lambda *a, **k: reads.append(1) or real(*a, **k)
-    )
+    reads = calls_of(monkeypatch, agreement_store, "watermark")
     agreement_store.forget_reports()
     with session_scope(make_session_factory(demo)) as s:
         project = get_project(s, DEMO_SLUG)
