@@ -62,6 +62,6 @@ accord_bootstrap() {
   env -u VIRTUAL_ENV UV_PROJECT_ENVIRONMENT="$ACCORD_VENV" UV_PYTHON_DOWNLOADS=never \
     "$ACCORD_VENV/bin/uv" sync --frozen --inexact --quiet --compile-bytecode "$@" \
     || accord_die "installing the locked dependencies failed (uv sync --frozen $*)"
-  "$ACCORD_VENV/bin/python" -m compileall -q -j 0 app migrations >/dev/null \
+  "$ACCORD_VENV/bin/python" -m compileall -q -j 0 app migrations \
     || accord_die "compiling Accord's own modules failed (python -m compileall app migrations)"
 }
