@@ -10,10 +10,11 @@ before it, but an item that has waited longer than that comes first: nothing sta
 
 Finding candidates without touching every item: plain items (priority 0, nearly all of them)
 are walked in id order and the walk stops at the first few eligible ones; only items with a
-non-zero priority (few: re-label and gold work) are sorted by the aging key. The heads of both
-are then merged by that key. Both walks read the partial index of open items on (project_id,
-priority), whose entries are in id order within a priority, so neither reads other projects'
-items nor steps over full ones.
+non-zero priority (few: re-label and gold work) are sorted by the aging key, those above zero
+and those below apart. The heads of the walks are then merged by that key. Every walk reads a
+range of the partial index of open items on (project_id, priority), whose entries are in id
+order within a priority, so none reads other projects' items, steps over full ones, or reads
+the plain items to find the ranked ones.
 
 Items with a live gold row are never candidates: gold is outside the k-overlap pool and is
 served by :mod:`app.domain.gold_checks` instead.
@@ -97,7 +98,7 @@ def gold_item_ids(project_id: int | BindParameter[int]) -> Select[int]:
 
 @cache
 def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime, int]:
-    """Best few eligible items: the head of the plain walk plus the head of the ranked ones.
+    """Best few eligible items: the head of the plain walk plus the heads of the ranked ones.
 
     Built once per dialect with bound parameters (project_id, user_id, overlap):
     constructing it anew costs more than running it.
@@ -118,7 +119,7 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime, int
     project_id: BindParameter[int] = bindparam("project_id", type_=Integer)
     mine, labeled = items_closed_to(user_id, project_id)
     live_gold = gold_item_ids(project_id)
-    # ix_items_open_project_id_priority serves both walks: equal project and priority, then id.
+    # ix_items_open_project_id_priority serves every walk: equal project and priority, then id.
     in_project = Item.project_id == project_id
     created = epoch_seconds(dialect, Item.created_at)
     eligible = (
@@ -136,14 +137,18 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime, int
         .limit(CANDIDATE_BATCH)
         .subquery("plain")
     )
-    ranked = (
+    # Raised and lowered priorities apart: ``priority != 0`` is no range of the index, and
+    # would read every open item of the project on every lease.
+    walks = (("raised", Item.priority > 0), ("lowered", Item.priority < 0))
+    ranked = [
         select(*columns)
-        .where(in_project, Item.priority != 0, *eligible)
+        .where(in_project, raised_or_lowered, *eligible)
         .order_by(created - Item.priority * AGING_SECONDS_PER_POINT, Item.id)
         .limit(CANDIDATE_BATCH)
-        .subquery("ranked")
-    )
-    return union_all(select(plain), select(ranked))
+        .subquery(name)
+        for name, raised_or_lowered in walks
+    ]
+    return union_all(select(plain), *(select(walk) for walk in ranked))
 
 
 def best_candidates(session: Session, project: Project, user: User) -> list[tuple[int, int, int]]:

@@ -228,6 +228,26 @@ def test_priority_first_then_oldest_with_aging(session: Session) -> None:
     assert order == [old[0].id, relabel[0].id, relabel[1].id, recent[0].id]
 
 
+def test_a_lowered_priority_waits_its_points_behind_plain_items(session: Session) -> None:
+    # Given a plain item created now, one created 10 h ago, and an item lowered by 50 points
+    # (5 h of waiting) created 10 h ago, in a project with raised (re-label) work as well
+    project = make_project(session, overlap=1)
+    now = T0
+    fresh = add_items(session, project, 1, created_at=now)
+    lowered = add_items(session, project, 1, priority=-50, created_at=now - timedelta(hours=10))
+    waited = add_items(session, project, 1, created_at=now - timedelta(hours=10))
+    relabel = add_items(session, project, 1, priority=200, created_at=now)
+    (ann,) = team(session, project, 1)
+    order = []
+    for _ in range(4):
+        a = lease(session, project, ann, now)
+        order.append(a.item_id)
+        submit(session, a, ann, now)
+    # Then the lowered item counts as 5 h old: after the re-label (20 h) and the plain item
+    # that waited 10 h, before the one created now
+    assert order == [relabel[0].id, waited[0].id, lowered[0].id, fresh[0].id]
+
+
 def test_people_outside_the_project_may_not_take_work(session: Session) -> None:
     project = make_project(session)
     add_items(session, project, 1)
