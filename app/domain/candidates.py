@@ -12,9 +12,9 @@ Finding candidates without touching every item: plain items (priority 0, nearly 
 are walked in id order and the walk stops at the first few eligible ones; only items with a
 non-zero priority (few: re-label and gold work) are sorted by the aging key, those above zero
 and those below apart. The heads of the walks are then merged by that key. Every walk reads a
-range of the partial index of open items on (project_id, priority), whose entries are in id
-order within a priority, so none reads other projects' items, steps over full ones, or reads
-the plain items to find the ranked ones.
+range of the partial index of open items on (project_id, priority, id), in id order within a
+priority, so none reads other projects' items, steps over full ones, or reads the plain items
+to find the ranked ones.
 
 Items with a live gold row are never candidates: gold is outside the k-overlap pool and is
 served by :mod:`app.domain.gold_checks` instead.
@@ -119,7 +119,7 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime, int
     project_id: BindParameter[int] = bindparam("project_id", type_=Integer)
     mine, labeled = items_closed_to(user_id, project_id)
     live_gold = gold_item_ids(project_id)
-    # ix_items_open_project_id_priority serves every walk: equal project and priority, then id.
+    # ix_items_open_project_id_priority_id serves every walk: equal project and priority, then id.
     in_project = Item.project_id == project_id
     created = epoch_seconds(dialect, Item.created_at)
     eligible = (
