@@ -8,13 +8,14 @@ priority point moves an item six minutes earlier in the first-come queue. A re-l
 (``KIND_PRIORITY["relabel"]`` = 200 points) is served before label items created up to 20 hours
 before it, but an item that has waited longer than that comes first: nothing starves.
 
-Finding candidates without touching every item: plain items (priority 0, nearly all of them)
-are walked in id order and the walk stops at the first few eligible ones; only items with a
-non-zero priority (few: re-label and gold work) are sorted by the aging key, those above zero
-and those below apart. The heads of the walks are then merged by that key. Every walk reads a
-range of the partial index of open items on (project_id, priority, id), in id order within a
-priority, so none reads other projects' items, steps over full ones, or reads the plain items
-to find the ranked ones.
+Finding candidates without touching every item: within one priority that order is creation
+time, then id, which is the order of the partial index of open items on (project_id, priority,
+created_at, id). So the project's open items are walked one priority at a time, each walk
+stopping at its first few eligible items, and the heads of the walks are merged by the key. The
+priorities themselves (few: plain labeling at 0, re-label work at 200) are found first, one
+index seek each. No walk reads other projects' items, steps over full ones, or sorts a whole
+priority (a re-label campaign may send back most of a project). Past ``MAX_WALKS`` priorities
+the rest are ranked together, which stays correct but sorts them.
 
 Items with a live gold row are never candidates: gold is outside the k-overlap pool and is
 served by :mod:`app.domain.gold_checks` instead.
@@ -27,6 +28,7 @@ from functools import cache
 
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
     CompoundSelect,
     Integer,
     Select,
@@ -47,6 +49,8 @@ AGING_SECONDS_PER_POINT = 360
 KIND_PRIORITY = {"relabel": 200, "gold": 100, "label": 0, "qualification": 0}
 """Item.priority that puts work of each kind ahead of plain labeling (relabel > gold > label)."""
 CANDIDATE_BATCH = 8
+MAX_WALKS = 8
+"""Priorities walked one by one; the open items above the eighth lowest are ranked together."""
 
 
 def kind_for_priority(priority: int) -> str:
@@ -96,12 +100,39 @@ def gold_item_ids(project_id: int | BindParameter[int]) -> Select[int]:
     )
 
 
-@cache
-def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime, int]:
-    """Best few eligible items: the head of the plain walk plus the heads of the ranked ones.
+def _open_items(project_id: BindParameter[int]) -> tuple[ColumnElement[bool], ...]:
+    """The project's open items: exactly what the partial index of open items holds."""
+    return Item.project_id == project_id, Item.is_full == false()
 
-    Built once per dialect with bound parameters (project_id, user_id, overlap):
-    constructing it anew costs more than running it.
+
+def _levels_statement() -> Select[tuple[int]]:
+    """The distinct priorities of the project's open items, lowest first, at most
+    ``MAX_WALKS + 1``: one index seek each (a loose index scan), however many items share them."""
+    project_id: BindParameter[int] = bindparam("project_id", type_=Integer)
+    lowest = select(func.min(Item.priority).label("level")).where(*_open_items(project_id))
+    levels = lowest.cte("levels", recursive=True)
+    next_level = (
+        select(func.min(Item.priority))
+        .where(*_open_items(project_id), Item.priority > levels.c.level)
+        .scalar_subquery()
+    )
+    levels = levels.union_all(select(next_level).where(levels.c.level.is_not(None)))
+    return select(levels.c.level).where(levels.c.level.is_not(None)).limit(MAX_WALKS + 1)
+
+
+_LEVELS = _levels_statement()
+
+
+@cache
+def _candidate_statement(
+    dialect: str, levels: int, rest: bool
+) -> CompoundSelect[int, int, datetime, int]:
+    """Best few eligible items: the head of the walk of each of ``levels`` priorities (bound
+    as ``level_0``, ``level_1``, ...), and with ``rest`` the head of the items above
+    ``rest_above`` ranked by the aging key.
+
+    Built once per dialect and shape with bound parameters (project_id, user_id, overlap, the
+    levels): constructing it anew costs more than running it.
     """
     occupied = aliased(Assignment, name="occupied")
     user_id: BindParameter[int] = bindparam("user_id", type_=Integer)
@@ -118,48 +149,51 @@ def _candidate_statement(dialect: str) -> CompoundSelect[int, int, datetime, int
     )
     project_id: BindParameter[int] = bindparam("project_id", type_=Integer)
     mine, labeled = items_closed_to(user_id, project_id)
-    live_gold = gold_item_ids(project_id)
-    # ix_items_open_project_id_priority_id serves every walk: equal project and priority, then id.
-    in_project = Item.project_id == project_id
-    created = epoch_seconds(dialect, Item.created_at)
     eligible = (
-        Item.is_full == false(),  # the partial index's condition: full items are not walked
+        *_open_items(project_id),  # the partial index's rows: full items are not walked
         n_active < bindparam("overlap"),
         Item.id.not_in(mine),
         Item.id.not_in(labeled),
-        Item.id.not_in(live_gold),  # gold items are outside the k-overlap pool
+        Item.id.not_in(gold_item_ids(project_id)),  # gold items are outside the k-overlap pool
     )
     columns = (Item.id, Item.priority, Item.created_at, Item.label_round)
-    plain = (
+    # Within one priority the aging key orders by creation, then id: the order of
+    # ix_items_open_project_id_priority_created_at_id, so each walk stops at its first few.
+    walks = [
         select(*columns)
-        .where(in_project, Item.priority == 0, *eligible)
-        .order_by(Item.id)
+        .where(Item.priority == bindparam(f"level_{n}", type_=Integer), *eligible)
+        .order_by(Item.created_at, Item.id)
         .limit(CANDIDATE_BATCH)
-        .subquery("plain")
-    )
-    # Raised and lowered priorities apart: ``priority != 0`` is no range of the index, and
-    # would read every open item of the project on every lease.
-    walks = (("raised", Item.priority > 0), ("lowered", Item.priority < 0))
-    ranked = [
-        select(*columns)
-        .where(in_project, raised_or_lowered, *eligible)
-        .order_by(created - Item.priority * AGING_SECONDS_PER_POINT, Item.id)
-        .limit(CANDIDATE_BATCH)
-        .subquery(name)
-        for name, raised_or_lowered in walks
+        .subquery(f"level_{n}")
+        for n in range(levels)
     ]
-    return union_all(select(plain), *(select(walk) for walk in ranked))
+    if rest:
+        created = epoch_seconds(dialect, Item.created_at)
+        walks.append(
+            select(*columns)
+            .where(Item.priority > bindparam("rest_above", type_=Integer), *eligible)
+            .order_by(created - Item.priority * AGING_SECONDS_PER_POINT, Item.id)
+            .limit(CANDIDATE_BATCH)
+            .subquery("rest")
+        )
+    return union_all(*(select(walk) for walk in walks))
 
 
 def best_candidates(session: Session, project: Project, user: User) -> list[tuple[int, int, int]]:
     """(item id, priority, labeling round) of the best few items this user may take, best
     first."""
-    statement = _candidate_statement(session.get_bind().dialect.name)
+    levels = sorted(session.scalars(_LEVELS, {"project_id": project.id}))
+    if not levels:
+        return []  # no open items
+    walked, rest = levels[:MAX_WALKS], len(levels) > MAX_WALKS
     params = {
         "project_id": project.id,
         "user_id": user.id,
         "overlap": project.overlap,
+        "rest_above": walked[-1],
+        **{f"level_{n}": level for n, level in enumerate(walked)},
     }
+    statement = _candidate_statement(session.get_bind().dialect.name, len(walked), rest)
     rows = sorted(session.execute(statement, params), key=lambda r: _serving_key(r[2], r[1], r[0]))
     return [
         (item_id, priority, label_round)

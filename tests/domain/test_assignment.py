@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import random
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,7 +36,7 @@ from app.domain.assignment import (
     release_assignment,
     skip_assignment,
 )
-from app.domain.candidates import AGING_SECONDS_PER_POINT
+from app.domain.candidates import AGING_SECONDS_PER_POINT, MAX_WALKS
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.projects import CURRENT_SPECS, add_member, current_spec
 from app.domain.specs import create_draft, publish_spec
@@ -246,6 +247,36 @@ def test_a_lowered_priority_waits_its_points_behind_plain_items(session: Session
     # Then the lowered item counts as 5 h old: after the re-label (20 h) and the plain item
     # that waited 10 h, before the one created now
     assert order == [relabel[0].id, waited[0].id, lowered[0].id, fresh[0].id]
+
+
+def test_any_number_of_priorities_is_served_by_the_aging_key(session: Session) -> None:
+    # Given items under more distinct priorities than are walked one by one, two per priority,
+    # created at scattered times
+    assert MAX_WALKS < 12
+    project = make_project(session, overlap=1)
+    rng = random.Random(7)
+    items = [
+        item
+        for priority in (-40, -5, 0, 3, 10, 25, 60, 100, 150, 200, 240, 300)
+        for item in add_items(
+            session,
+            project,
+            2,
+            priority=priority,
+            created_at=T0 - timedelta(minutes=rng.randrange(0, 48 * 60)),
+        )
+    ]
+    (ann,) = team(session, project, 1)
+    order = []
+    for _ in items:
+        a = lease(session, project, ann, T0)
+        order.append(a.item_id)
+        submit(session, a, ann, T0)
+    # Then they come in the order of the aging key, oldest effective age first
+    by_key = sorted(
+        items, key=lambda i: (i.created_at.timestamp() - i.priority * AGING_SECONDS_PER_POINT, i.id)
+    )
+    assert order == [item.id for item in by_key]
 
 
 def test_people_outside_the_project_may_not_take_work(session: Session) -> None:

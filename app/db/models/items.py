@@ -49,14 +49,14 @@ class Item(Base):
         # Exports look up the few eval and holdout items of a project.
         Index("ix_items_project_id_split", "project_id", "split"),
         Index("ix_items_project_id_text_hash", "project_id", "text_hash"),
-        # The assignment engine walks a project's open items by priority, then id: plain items
-        # in import order, prioritized ones apart, and items already full under the current
-        # spec not at all. The id is a key of its own: PostgreSQL's index entries are not in id
-        # order within equal keys (SQLite's are, by rowid).
+        # The assignment engine walks a project's open items one priority at a time, oldest
+        # first (see app.domain.candidates), and items already full under the current spec not
+        # at all.
         Index(
-            "ix_items_open_project_id_priority_id",
+            "ix_items_open_project_id_priority_created_at_id",
             "project_id",
             "priority",
+            "created_at",
             "id",
             sqlite_where=text("is_full = 0"),
             postgresql_where=text("NOT is_full"),

@@ -1,9 +1,11 @@
-"""The index of open items carries the item id as its last key
+"""The index of open items is in serving order within a priority: (project_id, priority,
+created_at, id)
 
-The assignment engine walks a project's open plain items in id order and stops at the first
-few eligible ones. SQLite's index entries end with the rowid, so (project_id, priority) was
-already in that order there; PostgreSQL orders equal keys by their place in the heap, so it
-read every open item of the project and sorted them on every lease (165 ms at 100,000 items).
+The assignment engine walks a project's open items one priority at a time, oldest first, and
+stops at the first few eligible ones. With (project_id, priority) alone, PostgreSQL (which keeps
+equal keys in heap order, not id order) read and sorted every open item of the project on every
+lease, 165 ms at 100,000 items, and both databases sorted every re-label item (108 ms on SQLite
+with 50,000 items sent back).
 
 Revision ID: 0009
 Revises: 0008
@@ -33,9 +35,12 @@ def _open_items_index(name: str, columns: list[str]) -> None:
 
 def upgrade() -> None:
     op.drop_index("ix_items_open_project_id_priority", table_name="items")
-    _open_items_index("ix_items_open_project_id_priority_id", ["project_id", "priority", "id"])
+    _open_items_index(
+        "ix_items_open_project_id_priority_created_at_id",
+        ["project_id", "priority", "created_at", "id"],
+    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_items_open_project_id_priority_id", table_name="items")
+    op.drop_index("ix_items_open_project_id_priority_created_at_id", table_name="items")
     _open_items_index("ix_items_open_project_id_priority", ["project_id", "priority"])
