@@ -33,6 +33,7 @@ from sqlalchemy import (
     Integer,
     Select,
     bindparam,
+    exists,
     false,
     func,
     select,
@@ -41,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from app.db.engine import epoch_seconds
+from app.db.engine import epoch_seconds, unindexed_on_sqlite
 from app.db.models import Annotation, Assignment, GoldItem, Item, Project, User
 
 AGING_SECONDS_PER_POINT = 360
@@ -69,8 +70,9 @@ def items_closed_to(
 ) -> tuple[Select[int], Select[int]]:
     """Ids of the project's items an annotator may not be given in their current labeling round:
     items they hold, submitted or skipped, and items they labeled (imported labels included), in
-    that round (a re-label round opens an item to them again). Uncorrelated, so the database
-    builds each list once per query instead of once per candidate item."""
+    that round (a re-label round opens an item to them again). Uncorrelated lists, for questions
+    about the whole project (how much is left for them); the candidate walk asks item by item
+    (:func:`_closed_to`)."""
     mine = (
         select(Assignment.item_id)
         .join(Item, (Item.id == Assignment.item_id) & (Item.label_round == Assignment.label_round))
@@ -98,6 +100,25 @@ def gold_item_ids(project_id: int | BindParameter[int]) -> Select[int]:
     return select(GoldItem.item_id).where(
         GoldItem.project_id == project_id, GoldItem.retired_at.is_(None)
     )
+
+
+def _closed_to(user_id: BindParameter[int]) -> tuple[ColumnElement[bool], ...]:
+    """The walked item is none the annotator may not be given in its current round (see
+    :func:`items_closed_to`), probed item by item through the item's own assignments and labels:
+    listing the annotator's items instead costs as much as their whole history, every lease."""
+    held = exists().where(
+        Assignment.item_id == Item.id,
+        Assignment.user_id == user_id,
+        Assignment.label_round == Item.label_round,
+        Assignment.state.in_(("leased", "submitted", "skipped")),
+    )
+    labeled = exists().where(
+        Annotation.item_id == Item.id,
+        unindexed_on_sqlite(Annotation.user_id) == user_id,  # not the annotator's own index
+        Annotation.label_round == Item.label_round,
+        Annotation.retracted_at.is_(None),
+    )
+    return ~held, ~labeled
 
 
 def _open_items(project_id: BindParameter[int]) -> tuple[ColumnElement[bool], ...]:
@@ -148,12 +169,10 @@ def _candidate_statement(
         .scalar_subquery()
     )
     project_id: BindParameter[int] = bindparam("project_id", type_=Integer)
-    mine, labeled = items_closed_to(user_id, project_id)
     eligible = (
         *_open_items(project_id),  # the partial index's rows: full items are not walked
         n_active < bindparam("overlap"),
-        Item.id.not_in(mine),
-        Item.id.not_in(labeled),
+        *_closed_to(user_id),
         Item.id.not_in(gold_item_ids(project_id)),  # gold items are outside the k-overlap pool
     )
     columns = (Item.id, Item.priority, Item.created_at, Item.label_round)

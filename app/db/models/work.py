@@ -50,6 +50,8 @@ class Assignment(Base):
             postgresql_where=text(_ACTIVE),
         ),
         Index("ix_assignments_user_id_state", "user_id", "state"),
+        # Whether an annotator already holds, submitted or skipped an item (the candidate walk).
+        Index("ix_assignments_item_id_user_id", "item_id", "user_id"),
         Index("ix_assignments_project_id_state_lease", "project_id", "state", "lease_expires_at"),
     )
 
