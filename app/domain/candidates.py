@@ -50,6 +50,8 @@ AGING_SECONDS_PER_POINT = 360
 KIND_PRIORITY = {"relabel": 200, "gold": 100, "label": 0, "qualification": 0}
 """Item.priority that puts work of each kind ahead of plain labeling (relabel > gold > label)."""
 CANDIDATE_BATCH = 8
+CLOSING_STATES = ("leased", "submitted", "skipped")
+"""An annotator's assignment in one of these states closes the item to them for its round."""
 MAX_WALKS = 8
 """Priorities walked one by one; the open items above the eighth lowest are ranked together."""
 
@@ -79,7 +81,7 @@ def items_closed_to(
         .where(
             Assignment.user_id == user_id,
             Assignment.project_id == project_id,
-            Assignment.state.in_(("leased", "submitted", "skipped")),
+            Assignment.state.in_(CLOSING_STATES),
         )
     )
     labeled = (
@@ -103,14 +105,14 @@ def gold_item_ids(project_id: int | BindParameter[int]) -> Select[int]:
 
 
 def _closed_to(user_id: BindParameter[int]) -> tuple[ColumnElement[bool], ...]:
-    """The walked item is none the annotator may not be given in its current round (see
-    :func:`items_closed_to`), probed item by item through the item's own assignments and labels:
-    listing the annotator's items instead costs as much as their whole history, every lease."""
+    """The walked item is open to the annotator in its current round: not closed to them as by
+    :func:`items_closed_to`, but asked through the item's own assignments and labels (listing
+    the annotator's items instead costs as much as their whole history, on every lease)."""
     held = exists().where(
         Assignment.item_id == Item.id,
         Assignment.user_id == user_id,
         Assignment.label_round == Item.label_round,
-        Assignment.state.in_(("leased", "submitted", "skipped")),
+        Assignment.state.in_(CLOSING_STATES),
     )
     labeled = exists().where(
         Annotation.item_id == Item.id,
