@@ -128,34 +128,34 @@ def _open_items(project_id: BindParameter[int]) -> tuple[ColumnElement[bool], ..
     return Item.project_id == project_id, Item.is_full == false()
 
 
-def _levels_statement() -> Select[tuple[int]]:
+def _open_priorities_statement() -> Select[tuple[int]]:
     """The distinct priorities of the project's open items, lowest first, at most
     ``MAX_WALKS + 1``: one index seek each (a loose index scan), however many items share them."""
     project_id: BindParameter[int] = bindparam("project_id", type_=Integer)
-    lowest = select(func.min(Item.priority).label("level")).where(*_open_items(project_id))
-    levels = lowest.cte("levels", recursive=True)
-    next_level = (
+    lowest = select(func.min(Item.priority).label("priority")).where(*_open_items(project_id))
+    found = lowest.cte("open_priorities", recursive=True)
+    next_priority = (
         select(func.min(Item.priority))
-        .where(*_open_items(project_id), Item.priority > levels.c.level)
+        .where(*_open_items(project_id), Item.priority > found.c.priority)
         .scalar_subquery()
     )
-    levels = levels.union_all(select(next_level).where(levels.c.level.is_not(None)))
-    return select(levels.c.level).where(levels.c.level.is_not(None)).limit(MAX_WALKS + 1)
+    found = found.union_all(select(next_priority).where(found.c.priority.is_not(None)))
+    return select(found.c.priority).where(found.c.priority.is_not(None)).limit(MAX_WALKS + 1)
 
 
-_LEVELS = _levels_statement()
+_OPEN_PRIORITIES = _open_priorities_statement()
 
 
 @cache
 def _candidate_statement(
-    dialect: str, levels: int, rest: bool
+    dialect: str, walked: int, rest: bool
 ) -> CompoundSelect[int, int, datetime, int]:
-    """Best few eligible items: the head of the walk of each of ``levels`` priorities (bound
-    as ``level_0``, ``level_1``, ...), and with ``rest`` the head of the items above
-    ``rest_above`` ranked by the aging key.
+    """Best few eligible items: the head of the walk of each of ``walked`` priorities (bound
+    as ``walk_priority_0``, ``walk_priority_1``, ...), and with ``rest`` the head of the items
+    above ``rest_above`` ranked by the aging key.
 
     Built once per dialect and shape with bound parameters (project_id, user_id, overlap, the
-    levels): constructing it anew costs more than running it.
+    priorities): constructing it anew costs more than running it.
     """
     occupied = aliased(Assignment, name="occupied")
     user_id: BindParameter[int] = bindparam("user_id", type_=Integer)
@@ -182,11 +182,11 @@ def _candidate_statement(
     # ix_items_open_project_id_priority_created_at_id, so each walk stops at its first few.
     walks = [
         select(*columns)
-        .where(Item.priority == bindparam(f"level_{n}", type_=Integer), *eligible)
+        .where(Item.priority == bindparam(f"walk_priority_{n}", type_=Integer), *eligible)
         .order_by(Item.created_at, Item.id)
         .limit(CANDIDATE_BATCH)
-        .subquery(f"level_{n}")
-        for n in range(levels)
+        .subquery(f"walk_{n}")
+        for n in range(walked)
     ]
     if rest:
         created = epoch_seconds(dialect, Item.created_at)
@@ -203,16 +203,16 @@ def _candidate_statement(
 def best_candidates(session: Session, project: Project, user: User) -> list[tuple[int, int, int]]:
     """(item id, priority, labeling round) of the best few items this user may take, best
     first."""
-    levels = sorted(session.scalars(_LEVELS, {"project_id": project.id}))
-    if not levels:
+    priorities = sorted(session.scalars(_OPEN_PRIORITIES, {"project_id": project.id}))
+    if not priorities:
         return []  # no open items
-    walked, rest = levels[:MAX_WALKS], len(levels) > MAX_WALKS
+    walked, rest = priorities[:MAX_WALKS], len(priorities) > MAX_WALKS
     params = {
         "project_id": project.id,
         "user_id": user.id,
         "overlap": project.overlap,
         "rest_above": walked[-1],
-        **{f"level_{n}": level for n, level in enumerate(walked)},
+        **{f"walk_priority_{n}": priority for n, priority in enumerate(walked)},
     }
     statement = _candidate_statement(session.get_bind().dialect.name, len(walked), rest)
     rows = sorted(session.execute(statement, params), key=lambda r: _serving_key(r[2], r[1], r[0]))

@@ -125,6 +125,18 @@ def submit(session: Session, a: Assignment, user: User, now: datetime = T0, **kw
     return submit_assignment(session, a.id, user, value=kw.pop("value", "positive"), now=now, **kw)
 
 
+def serving_order(
+    session: Session, project: Project, user: User, n: int, now: datetime
+) -> list[int]:
+    """The items ``user`` is given, lease after lease, labeling each one: ``n`` item ids."""
+    order = []
+    for _ in range(n):
+        a = lease(session, project, user, now)
+        order.append(a.item_id)
+        submit(session, a, user, now)
+    return order
+
+
 def test_k_annotators_share_an_item_in_distinct_slots_then_the_next_item(
     session: Session,
 ) -> None:
@@ -219,11 +231,7 @@ def test_priority_first_then_oldest_with_aging(session: Session) -> None:
     recent = add_items(session, project, 1, created_at=now - timedelta(hours=10))
     assert 200 * AGING_SECONDS_PER_POINT == 20 * 3600
     (ann,) = team(session, project, 1)
-    order = []
-    for _ in range(4):
-        a = lease(session, project, ann, now)
-        order.append(a.item_id)
-        submit(session, a, ann, now)
+    order = serving_order(session, project, ann, 4, now)
     # Then the item that waited longer than the priority is worth comes first, the re-label
     # items beat the one that waited less, and among equals the oldest goes first
     assert order == [old[0].id, relabel[0].id, relabel[1].id, recent[0].id]
@@ -239,11 +247,7 @@ def test_a_lowered_priority_waits_its_points_behind_plain_items(session: Session
     waited = add_items(session, project, 1, created_at=now - timedelta(hours=10))
     relabel = add_items(session, project, 1, priority=200, created_at=now)
     (ann,) = team(session, project, 1)
-    order = []
-    for _ in range(4):
-        a = lease(session, project, ann, now)
-        order.append(a.item_id)
-        submit(session, a, ann, now)
+    order = serving_order(session, project, ann, 4, now)
     # Then the lowered item counts as 5 h old: after the re-label (20 h) and the plain item
     # that waited 10 h, before the one created now
     assert order == [relabel[0].id, waited[0].id, lowered[0].id, fresh[0].id]
@@ -267,11 +271,7 @@ def test_any_number_of_priorities_is_served_by_the_aging_key(session: Session) -
         )
     ]
     (ann,) = team(session, project, 1)
-    order = []
-    for _ in items:
-        a = lease(session, project, ann, T0)
-        order.append(a.item_id)
-        submit(session, a, ann, T0)
+    order = serving_order(session, project, ann, len(items), T0)
     # Then they come in the order of the aging key, oldest effective age first
     by_key = sorted(
         items, key=lambda i: (i.created_at.timestamp() - i.priority * AGING_SECONDS_PER_POINT, i.id)
