@@ -52,15 +52,17 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 from psycopg import sql
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -104,6 +106,8 @@ class Options:
     broker_url: str
     postgres_url: str
     seed: int
+    label_studio: Path | None = None
+    label_studio_submissions: int = 300
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,44 @@ class RunResult:
     labeling: LabelingResult
     peak_rss_kib: int
     log_problems: list[str]
+    overlap_check: OverlapCheck
+
+
+@dataclass(frozen=True)
+class OverlapCheck:
+    """Read from the server's database after the run: items labeled more than k times in one
+    round, and items one annotator labeled twice in one round (both must be 0)."""
+
+    over_k: int
+    twice: int
+
+    @classmethod
+    def count(
+        cls, scalar: Callable[[str], int], k: int, labels: str, item: str, user: str, live: str
+    ) -> OverlapCheck:
+        """Count both in the table of labels ``labels`` (``item`` may list the round too).
+        The names are this script's own constants, never input."""
+        grouped = f"SELECT 1 FROM {labels} WHERE {live} GROUP BY {item}"  # noqa: S608
+        over_k = f"SELECT count(*) FROM ({grouped} HAVING count(*) > {int(k)}) AS o"  # noqa: S608
+        twice = f"SELECT count(*) FROM ({grouped}, {user} HAVING count(*) > 1) AS t"  # noqa: S608
+        return cls(over_k=scalar(over_k), twice=scalar(twice))
+
+
+def accord_overlap_check(database_url: str, k: int) -> OverlapCheck:
+    """The live annotations of Accord's database, per item and labeling round."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+
+            def scalar(query: str) -> int:
+                return int(connection.execute(text(query)).scalar_one())
+
+            live = "retracted_at IS NULL"
+            return OverlapCheck.count(
+                scalar, k, "annotations", "item_id, label_round", "user_id", live
+            )
+    finally:
+        engine.dispose()
 
 
 class Tickets:
@@ -247,6 +289,19 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         help="admin connection used to create and drop the benchmark databases",
     )
     parser.add_argument("--seed", type=int, default=1, help="seed for item texts and labels")
+    parser.add_argument(
+        "--label-studio",
+        type=Path,
+        metavar="PATH",
+        help="also run Label Studio (its `label-studio` executable) on SQLite as the reference "
+        "server; see scripts/bench_reference.py",
+    )
+    parser.add_argument(
+        "--label-studio-submissions",
+        type=int,
+        default=300,
+        help="submissions per Label Studio run (it is much slower; the rates compare anyway)",
+    )
     args = parser.parse_args(argv)
     databases = tuple(d.strip() for d in args.databases.split(",") if d.strip())
     unknown = sorted(set(databases) - set(DATABASES))
@@ -256,10 +311,16 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         overlaps = tuple(int(k) for k in args.k.split(",") if k.strip())
     except ValueError:
         parser.error(f"--k must be whole numbers separated by commas, got {args.k!r}")
-    if min(args.items, args.submissions, args.annotators, args.workers, *overlaps) < 1:
-        parser.error("--items, --submissions, --annotators, --workers and --k must be >= 1")
+    counts = (args.items, args.submissions, args.annotators, args.workers, *overlaps)
+    if min(*counts, args.label_studio_submissions) < 1:
+        parser.error(
+            "--items, --submissions, --annotators, --workers, --k and "
+            "--label-studio-submissions must be >= 1"
+        )
     if args.workers > 1 and args.broker_url == "embedded":
         parser.error("--workers > 1 needs --broker-url redis://... or amqp://... (see README)")
+    if args.label_studio is not None and not os.access(args.label_studio, os.X_OK):
+        parser.error(f"--label-studio {args.label_studio} is not an executable")
     if max(overlaps) > args.annotators:
         parser.error("k cannot exceed --annotators (an item needs k different annotators)")
     return Options(
@@ -272,6 +333,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         broker_url=args.broker_url,
         postgres_url=args.postgres_url,
         seed=args.seed,
+        label_studio=args.label_studio,
+        label_studio_submissions=args.label_studio_submissions,
     )
 
 
@@ -577,18 +640,25 @@ def record_error(log: ThreadLog, kind: str, response: httpx.Response | None, det
         key, sample = f"{kind} {detail}", detail
     else:
         key = f"{kind} {response.status_code} {error_code(response)}".rstrip()
-        sample = response.text[:300]
+        sample = " ".join(response.text.split())[:300]
     log.errors[key] += 1
     log.error_samples.setdefault(key, sample)
 
 
-def timed_post(
-    client: httpx.Client, log: ThreadLog, kind: str, url: str, body: dict[str, Any] | None
+def timed_request(
+    client: httpx.Client,
+    log: ThreadLog,
+    kind: str,
+    url: str,
+    body: dict[str, Any] | None = None,
+    *,
+    method: str = "POST",
 ) -> httpx.Response | None:
-    """POST and record the latency under ``kind``; None (and an error) on a transport failure."""
+    """Send one request and record its latency under ``kind``; None (and an error) on a
+    transport failure."""
     started = time.perf_counter()
     try:
-        response = client.post(url, json=body) if body is not None else client.post(url)
+        response = client.request(method, url, json=body)
     except httpx.HTTPError as exc:
         log.latencies_ms[kind].append((time.perf_counter() - started) * 1000)
         record_error(log, kind, None, type(exc).__name__)
@@ -603,7 +673,7 @@ class QueueEmpty(Exception):
 
 def lease(client: httpx.Client, log: ThreadLog, slug: str) -> int | None:
     """``next``: the task id, None on an error; raises QueueEmpty on 204."""
-    response = timed_post(client, log, "next", f"/api/v1/projects/{slug}/tasks/next", None)
+    response = timed_request(client, log, "next", f"/api/v1/projects/{slug}/tasks/next")
     if response is None:
         return None
     if response.status_code == 204:
@@ -618,7 +688,7 @@ def lease(client: httpx.Client, log: ThreadLog, slug: str) -> int | None:
 def submit(client: httpx.Client, log: ThreadLog, task_id: int, rng: random.Random) -> bool:
     """``submit`` a random label; True if it was recorded."""
     body = {"value": rng.choice(LABELS), "duration_ms": rng.randint(800, 9000)}
-    response = timed_post(client, log, "submit", f"/api/v1/tasks/{task_id}/submit", body)
+    response = timed_request(client, log, "submit", f"/api/v1/tasks/{task_id}/submit", body)
     if response is None:
         return False
     if response.status_code != 200:
@@ -627,10 +697,27 @@ def submit(client: httpx.Client, log: ThreadLog, task_id: int, rng: random.Rando
     return True
 
 
+@dataclass(frozen=True)
+class Loop:
+    """What the simulated annotators work against: a server, how a token is sent, and the two
+    calls of the loop (Accord's task API; a reference server's in ``bench_reference.py``).
+    ``lease`` returns a task id (None on an error, QueueEmpty when nothing is left), ``submit``
+    whether the label was recorded."""
+
+    base_url: str
+    auth_scheme: str
+    lease: Callable[[httpx.Client, ThreadLog], int | None]
+    submit: Callable[[httpx.Client, ThreadLog, int, random.Random], bool]
+
+
+def accord_loop(server: Server, prepared: Prepared) -> Loop:
+    """Accord's task API: ``tasks/next`` -> ``submit``."""
+    return Loop(server.base_url, "Bearer", partial(lease, slug=prepared.slug), submit)
+
+
 def annotate(
-    base_url: str,
+    loop: Loop,
     token: str,
-    slug: str,
     tickets: Tickets,
     start: threading.Barrier,
     log: ThreadLog,
@@ -638,37 +725,36 @@ def annotate(
 ) -> None:
     """One simulated annotator: next -> submit while submissions are still wanted."""
     rng = random.Random(seed)
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=base_url, headers=headers, timeout=REQUEST_TIMEOUT_S) as client:
+    headers = {"Authorization": f"{loop.auth_scheme} {token}"}
+    with httpx.Client(base_url=loop.base_url, headers=headers, timeout=REQUEST_TIMEOUT_S) as client:
         start.wait()
         while tickets.take():
             try:
-                task_id = lease(client, log, slug)
+                task_id = loop.lease(client, log)
             except QueueEmpty:
                 tickets.give_back(failed=False)
                 return
             if task_id is None:
                 tickets.give_back(failed=True)
                 continue
-            if submit(client, log, task_id, rng):
+            if loop.submit(client, log, task_id, rng):
                 log.submitted += 1
             else:
                 tickets.give_back(failed=True)
 
 
-def run_labeling(server: Server, prepared: Prepared, options: Options) -> LabelingResult:
-    """Run the annotator threads until enough submissions are recorded; merge their logs.
-
-    The clocks start once every thread has its client, when all are released at once.
-    """
+def run_labeling(
+    server_pid: int, loop: Loop, tokens: Sequence[str], options: Options
+) -> LabelingResult:
+    """Run one annotator thread per token until enough submissions are recorded; merge their
+    logs. The clocks start once every thread has its client, when all are released at once."""
     tickets = Tickets(options.submissions, max_failures=max(100, options.submissions // 10))
-    tokens = prepared.people.annotator_tokens
     start = threading.Barrier(len(tokens) + 1)
     logs = [ThreadLog() for _ in tokens]
     threads = [
         threading.Thread(
             target=annotate,
-            args=(server.base_url, token, prepared.slug, tickets, start, log, options.seed + n),
+            args=(loop, token, tickets, start, log, options.seed + n),
             name=f"annotator-{n}",
         )
         for n, (token, log) in enumerate(zip(tokens, logs, strict=True))
@@ -676,10 +762,10 @@ def run_labeling(server: Server, prepared: Prepared, options: Options) -> Labeli
     for thread in threads:
         thread.start()
     start.wait()
-    started = Clocks.read(server.process.pid)
+    started = Clocks.read(server_pid)
     for thread in threads:
         thread.join()
-    return merge_logs(logs, started, Clocks.read(server.process.pid))
+    return merge_logs(logs, started, Clocks.read(server_pid))
 
 
 def merge_logs(logs: Sequence[ThreadLog], started: Clocks, ended: Clocks) -> LabelingResult:
@@ -728,12 +814,15 @@ def bench_run(database: str, overlap: int, run: int, options: Options) -> RunRes
             running_server(database_url, work_dir, options) as server,
         ):
             prepared = prepare(server, database_url, overlap, options)
-            labeling = run_labeling(server, prepared, options)
+            loop = accord_loop(server, prepared)
+            tokens = prepared.people.annotator_tokens
+            labeling = run_labeling(server.process.pid, loop, tokens, options)
             peak = peak_rss_kib(server.process.pid)
             if server.process.poll() is not None:
                 print(f"  server died during the run:\n{log_tail(server.log_path)}")
             problems = log_problems(server.log_path)
-        return RunResult(database, overlap, prepared.imported, labeling, peak, problems)
+            check = accord_overlap_check(database_url, overlap)
+        return RunResult(database, overlap, prepared.imported, labeling, peak, problems, check)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -804,8 +893,13 @@ def print_run(result: RunResult, options: Options) -> None:
     plural = "es" if options.workers > 1 else ""
     print(
         f"  cpu          server {per_submission_ms(labeling.server_cpu_s, labeling):.1f} "
-        f"ms/submission (Accord's process{plural}; PostgreSQL's own not counted), "
+        f"ms/submission (the server's process{plural}; PostgreSQL's own not counted), "
         f"client {per_submission_ms(labeling.client_cpu_s, labeling):.1f} ms/submission"
+    )
+    check = result.overlap_check
+    print(
+        f"  overlap      {check.over_k} item(s) labeled more than k={result.overlap} times, "
+        f"{check.twice} labeled twice by one annotator"
     )
     print(f"  server log   {len(result.log_problems)} error line(s)")
     for line in result.log_problems[:5]:
@@ -869,9 +963,66 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             print_run(result, options)
             results.append(result)
+    if options.label_studio is not None:
+        failed |= run_reference(options, results)
     if results:
         print_summary(results)
+        print_ratios(results)
     return 1 if failed else 0
+
+
+def run_reference(options: Options, results: list[RunResult]) -> bool:
+    """Label Studio on the same workload for every k (appended to ``results``); True if a run
+    failed."""
+    sys.modules.setdefault("bench_labeling", sys.modules[__name__])  # one copy of this module
+    from bench_reference import LabelStudio, reference_run
+
+    assert options.label_studio is not None
+    label_studio = LabelStudio(options.label_studio)
+    failed = False
+    try:
+        print(f"\n== label-studio {label_studio.version}: initializing (not measured) ==")
+        label_studio.initialize()
+        for overlap in options.overlaps:
+            print(f"\n== label-studio {label_studio.version}, sqlite, k={overlap} ==", flush=True)
+            try:
+                wanted = replace(options, submissions=options.label_studio_submissions)
+                result = reference_run(label_studio, overlap, wanted)
+            except (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError) as exc:
+                print(f"  run failed: {exc}")
+                failed = True
+                continue
+            print_run(result, wanted)
+            results.append(result)
+    finally:
+        label_studio.close()
+    return failed
+
+
+def print_ratios(results: Sequence[RunResult]) -> None:
+    """Accord on SQLite against the reference server on the same workload, per k."""
+    accord = {r.overlap: r for r in results if r.database == "sqlite"}
+    pairs = [(accord[r.overlap], r) for r in results if r.database == "label-studio"]
+    pairs = [(a, r) for a, r in pairs if r.overlap in accord]
+    if not pairs:
+        return
+    print("\nAccord (SQLite) against Label Studio (SQLite), same workload (x: times better)")
+    for a, r in pairs:
+
+        def p95(run: RunResult, kind: str) -> float:
+            return percentile(sorted(run.labeling.latencies_ms[kind]), 95)
+
+        def cpu(run: RunResult) -> float:
+            return per_submission_ms(run.labeling.server_cpu_s, run.labeling)
+
+        print(
+            f"  k={a.overlap}: submissions/s x{rate(a.labeling) / rate(r.labeling):.1f}, "
+            f"p95 next x{p95(r, 'next') / p95(a, 'next'):.1f}, "
+            f"p95 submit x{p95(r, 'submit') / p95(a, 'submit'):.1f}, "
+            f"server CPU per submission x{cpu(r) / cpu(a):.1f}, "
+            f"import x{r.imported.seconds / a.imported.seconds:.1f}, "
+            f"peak RSS x{r.peak_rss_kib / a.peak_rss_kib:.1f}"
+        )
 
 
 if __name__ == "__main__":

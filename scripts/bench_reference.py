@@ -1,0 +1,273 @@
+"""Label Studio as the reference server of the labeling bench (``bench_labeling.py
+--label-studio PATH``): the same items, annotators, overlap k and next -> submit loop, run
+against Label Studio so the figures come with ratios measured on the same machine in the same
+run.
+
+Label Studio is not a dependency of Accord: install it into a virtualenv of its own and pass
+its ``label-studio`` executable, e.g.::
+
+    python3 -m venv /tmp/label-studio && /tmp/label-studio/bin/pip install label-studio
+    .venv/bin/python scripts/bench_labeling.py --databases sqlite \\
+        --label-studio /tmp/label-studio/bin/label-studio
+
+It runs as its own documented local default (``label-studio start``: Django's threaded server
+on an SQLite file), with its request log at WARNING as Accord's is. Setup, not measured: one
+``label-studio init`` (the lead, a legacy API token) copied for every run, the annotators and
+their tokens created through Label Studio's own models, and a project with one choice per label
+and ``maximum_annotations`` = k. Measured like Accord: the import of the items in one request,
+then each annotator looping ``GET /api/projects/{id}/next/`` (the labeling stream's next task,
+locked to them) -> ``POST /api/tasks/{id}/annotations/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bench_labeling import (
+    HEALTH_TIMEOUT_S,
+    LABELS,
+    REQUEST_TIMEOUT_S,
+    ImportResult,
+    Loop,
+    Options,
+    OverlapCheck,
+    QueueEmpty,
+    RunResult,
+    ThreadLog,
+    expect,
+    free_port,
+    log_problems,
+    log_tail,
+    make_items,
+    peak_rss_kib,
+    record_error,
+    run_labeling,
+    stop_server,
+    timed_request,
+)
+
+LEAD_EMAIL = "lead@bench.example"
+SETUP_TIMEOUT_S = 600.0
+PEOPLE = """
+import json, os, sys
+import label_studio
+sys.path.insert(0, os.path.dirname(label_studio.__file__))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "label_studio.core.settings.label_studio")
+import django
+django.setup()
+from organizations.models import Organization
+from rest_framework.authtoken.models import Token
+from users.models import User
+organization = Organization.objects.first()
+tokens = []
+for n in range(int(sys.argv[1])):
+    user = User.objects.create_user(email=f"annotator{n:02d}@bench.example", password=sys.argv[2])
+    organization.add_user(user)
+    user.active_organization = organization
+    user.save(update_fields=["active_organization"])
+    tokens.append(Token.objects.get_or_create(user=user)[0].key)
+print(json.dumps(tokens))
+"""
+"""Run by Label Studio's own interpreter: the annotators, members of its one organization,
+with a token each (printed as a JSON list)."""
+
+
+def _environment(data_dir: Path) -> dict[str, str]:
+    return {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir)}
+
+
+def _run(command: list[str], data_dir: Path) -> str:
+    done = subprocess.run(  # noqa: S603 (the executable the user named, fixed arguments)
+        command,
+        env=_environment(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=SETUP_TIMEOUT_S,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+@dataclass(frozen=True)
+class Running:
+    """A Label Studio server of one run: its process, address, annotator tokens, database."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    tokens: list[str]
+    database: Path
+
+
+class LabelStudio:
+    """One Label Studio installation; ``init`` runs its migrations once for all runs."""
+
+    def __init__(self, executable: Path) -> None:
+        self.executable = executable
+        self.python = executable.parent / "python"
+        self.template = Path(tempfile.mkdtemp(prefix="accord-bench-label-studio-"))
+        self.password = secrets.token_urlsafe(12)
+        self.lead_token = secrets.token_hex(20)  # a legacy API token, set by `init`
+        self.last_log_problems: list[str] = []
+        version = "import label_studio; print(label_studio.__version__)"
+        self.version = _run([str(self.python), "-c", version], self.template).strip()
+
+    def initialize(self) -> None:
+        """The database with its migrations, the organization and the lead (about a minute)."""
+        command = [str(self.executable), "init", "--username", LEAD_EMAIL]
+        command += ["--password", self.password, "--user-token", self.lead_token]
+        _run([*command, "--enable-legacy-api-token"], self.template)
+
+    def close(self) -> None:
+        """Remove the template database."""
+        shutil.rmtree(self.template, ignore_errors=True)
+
+    @contextmanager
+    def server(self, annotators: int) -> Iterator[Running]:
+        """A copy of the template with the annotators added, served."""
+        work_dir = Path(tempfile.mkdtemp(prefix="accord-bench-label-studio-run-"))
+        data_dir = work_dir / "data"
+        shutil.copytree(self.template, data_dir)
+        try:
+            out = _run([str(self.python), "-c", PEOPLE, str(annotators), self.password], data_dir)
+            tokens = json.loads(out.strip().splitlines()[-1])
+            port = free_port()
+            log_path = work_dir / "server.log"
+            command = [str(self.executable), "start", "--no-browser", "--host", "127.0.0.1"]
+            command += ["--port", str(port), "--log-level", "WARNING"]
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(  # noqa: S603 (the executable the user named)
+                    command, env=_environment(data_dir), stdout=log, stderr=subprocess.STDOUT
+                )
+            base_url = f"http://127.0.0.1:{port}"
+            try:
+                _wait_until_healthy(process, base_url, log_path)
+                yield Running(process, base_url, tokens, data_dir / "label_studio.sqlite3")
+            finally:
+                stop_server(process)
+                self.last_log_problems = log_problems(log_path)
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"label-studio exited early:\n{log_tail(log_path)}")
+        try:
+            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"label-studio was not healthy after {HEALTH_TIMEOUT_S:.0f} s")
+
+
+def _label_config() -> str:
+    choices = "".join(f'<Choice value="{label}"/>' for label in LABELS)
+    return (
+        '<View><Text name="text" value="$text"/>'
+        f'<Choices name="label" toName="text" choice="single">{choices}</Choices></View>'
+    )
+
+
+def _create_project(lead: httpx.Client, overlap: int) -> int:
+    body = {
+        "title": f"Benchmark k={overlap}",
+        "label_config": _label_config(),
+        "maximum_annotations": overlap,
+    }
+    return int(expect(lead.post("/api/projects/", json=body), 201).json()["id"])
+
+
+def _import(lead: httpx.Client, project_id: int, rows: list[dict[str, Any]]) -> ImportResult:
+    """The items as Label Studio tasks (``data.text``), in one request, timed."""
+    body = json.dumps(
+        [{"text": row["text"], "external_id": row["external_id"]} for row in rows]
+    ).encode()
+    headers = {"Content-Type": "application/json"}
+    started = time.perf_counter()
+    response = lead.post(f"/api/projects/{project_id}/import", content=body, headers=headers)
+    created = int(expect(response, 201).json()["task_count"])
+    return ImportResult(time.perf_counter() - started, 1, created)
+
+
+def _lease(client: httpx.Client, log: ThreadLog, project_id: int) -> int | None:
+    response = timed_request(client, log, "next", f"/api/projects/{project_id}/next/", method="GET")
+    if response is None:
+        return None
+    if response.status_code == 404:
+        log.empty_queue += 1
+        raise QueueEmpty
+    if response.status_code != 200:
+        record_error(log, "next", response, "")
+        return None
+    return int(response.json()["id"])
+
+
+def _submit(
+    client: httpx.Client, log: ThreadLog, task_id: int, rng: random.Random, project_id: int
+) -> bool:
+    choice = {"choices": [rng.choice(LABELS)]}
+    result = [{"from_name": "label", "to_name": "text", "type": "choices", "value": choice}]
+    body = {"result": result, "lead_time": rng.randint(800, 9000) / 1000}
+    url = f"/api/tasks/{task_id}/annotations/?project={project_id}"
+    response = timed_request(client, log, "submit", url, body)
+    if response is None:
+        return False
+    if response.status_code != 201:
+        record_error(log, "submit", response, "")
+        return False
+    return True
+
+
+def reference_run(label_studio: LabelStudio, overlap: int, options: Options) -> RunResult:
+    """Label Studio on the bench's workload with overlap k."""
+    with label_studio.server(options.annotators) as running:
+        headers = {"Authorization": f"Token {label_studio.lead_token}"}
+        with httpx.Client(
+            base_url=running.base_url, headers=headers, timeout=REQUEST_TIMEOUT_S
+        ) as lead:
+            project_id = _create_project(lead, overlap)
+            rows = make_items(options.items, random.Random(options.seed))
+            imported = _import(lead, project_id, rows)
+        loop = Loop(
+            running.base_url,
+            "Token",
+            partial(_lease, project_id=project_id),
+            partial(_submit, project_id=project_id),
+        )
+        labeling = run_labeling(running.process.pid, loop, running.tokens, options)
+        peak = peak_rss_kib(running.process.pid)
+        with closing(sqlite3.connect(running.database)) as connection:
+
+            def scalar(query: str) -> int:
+                return int(connection.execute(query).fetchone()[0])
+
+            check = OverlapCheck.count(
+                scalar,
+                overlap,
+                "task_completion",
+                "task_id",
+                "completed_by_id",
+                "NOT was_cancelled",
+            )
+    problems = label_studio.last_log_problems
+    return RunResult("label-studio", overlap, imported, labeling, peak, problems, check)
