@@ -16,7 +16,13 @@ For every database (SQLite, then PostgreSQL) and every overlap k (1, then 3) it:
 5. prints the import time, p50/p95/p99 latency of ``next`` and ``submit``, submissions per
    second over the labeling phase's wall time, the errors (any answer other than 2xx; 204 from
    ``next`` is counted separately), the CPU time the server and the client spent per
-   submission, and the server's peak RSS (``VmHWM``), then stops the server.
+   submission, the server's peak RSS (``VmHWM``), and, read from the database, how many items
+   were labeled more than k times or twice by one annotator (both must be 0), then stops the
+   server.
+
+With ``--label-studio PATH`` the same workload also runs against Label Studio, the reference
+annotation server, and the figures come with ratios (``scripts/bench_reference.py`` says how to
+install it and how it is run).
 
 The client threads share the machine with the server, so the latencies include the client's own
 time (on a 2-core machine that is noticeable), and anything else running on the machine shows in
@@ -196,6 +202,7 @@ class RunResult:
     peak_rss_kib: int
     log_problems: list[str]
     overlap_check: OverlapCheck
+    server: str = "accord"
 
 
 @dataclass(frozen=True)
@@ -913,7 +920,7 @@ def print_summary(results: Sequence[RunResult]) -> None:
     """One line per run, for pasting into the README."""
     print("\nsummary")
     print(
-        f"  {'database':<11}{'k':>2}{'import s':>10}{'next p50/p95/p99 ms':>23}"
+        f"  {'server':<13}{'database':<11}{'k':>2}{'import s':>10}{'next p50/p95/p99 ms':>23}"
         f"{'submit p50/p95/p99 ms':>25}{'subm/s':>9}{'errors':>8}{'cpu ms/subm':>13}"
         f"{'RSS MiB':>9}"
     )
@@ -923,7 +930,8 @@ def print_summary(results: Sequence[RunResult]) -> None:
             values = sorted(r.labeling.latencies_ms[kind])
             cells.append("/".join(f"{percentile(values, p):.1f}" for p in (50, 95, 99)))
         print(
-            f"  {r.database:<11}{r.overlap:>2}{r.imported.seconds:>10.2f}{cells[0]:>23}"
+            f"  {r.server:<13}{r.database:<11}{r.overlap:>2}{r.imported.seconds:>10.2f}"
+            f"{cells[0]:>23}"
             f"{cells[1]:>25}{rate(r.labeling):>9.1f}{sum(r.labeling.errors.values()):>8}"
             f"{per_submission_ms(r.labeling.server_cpu_s, r.labeling):>13.1f}"
             f"{r.peak_rss_kib / 1024:>9.1f}"
@@ -972,41 +980,57 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_reference(options: Options, results: list[RunResult]) -> bool:
-    """Label Studio on the same workload for every k (appended to ``results``); True if a run
-    failed."""
+    """Label Studio on the same workload for every database and k (appended to ``results``);
+    True if a run failed."""
     sys.modules.setdefault("bench_labeling", sys.modules[__name__])  # one copy of this module
     from bench_reference import LabelStudio, reference_run
 
     assert options.label_studio is not None
-    label_studio = LabelStudio(options.label_studio)
+    wanted = replace(options, submissions=options.label_studio_submissions)
     failed = False
-    try:
-        print(f"\n== label-studio {label_studio.version}: initializing (not measured) ==")
-        label_studio.initialize()
-        for overlap in options.overlaps:
-            print(f"\n== label-studio {label_studio.version}, sqlite, k={overlap} ==", flush=True)
-            try:
-                wanted = replace(options, submissions=options.label_studio_submissions)
-                result = reference_run(label_studio, overlap, wanted)
-            except (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError) as exc:
-                print(f"  run failed: {exc}")
-                failed = True
-                continue
-            print_run(result, wanted)
-            results.append(result)
-    finally:
-        label_studio.close()
+    runs = 100
+    for database in options.databases:
+        label_studio = LabelStudio(options.label_studio, database, options.postgres_url)
+        name = f"label-studio {label_studio.version}, {database}"
+        try:
+            print(f"\n== {name}: initializing (not measured) ==", flush=True)
+            label_studio.initialize()
+            for overlap in options.overlaps:
+                print(f"\n== {name}, k={overlap} ==", flush=True)
+                runs += 1
+                try:
+                    result = reference_run(label_studio, overlap, runs, wanted)
+                except (
+                    RuntimeError,
+                    OSError,
+                    httpx.HTTPError,
+                    subprocess.SubprocessError,
+                    psycopg.Error,
+                ) as exc:
+                    print(f"  run failed: {exc}")
+                    failed = True
+                    continue
+                print_run(result, wanted)
+                results.append(result)
+        except (RuntimeError, OSError, subprocess.SubprocessError, psycopg.Error) as exc:
+            print(f"  label-studio could not be set up: {exc}")
+            failed = True
+        finally:
+            label_studio.close()
     return failed
 
 
 def print_ratios(results: Sequence[RunResult]) -> None:
-    """Accord on SQLite against the reference server on the same workload, per k."""
-    accord = {r.overlap: r for r in results if r.database == "sqlite"}
-    pairs = [(accord[r.overlap], r) for r in results if r.database == "label-studio"]
-    pairs = [(a, r) for a, r in pairs if r.overlap in accord]
+    """Accord against the reference server on the same database and workload, per k."""
+    accord = {(r.database, r.overlap): r for r in results if r.server == "accord"}
+    pairs = [
+        (accord[r.database, r.overlap], r)
+        for r in results
+        if r.server != "accord" and (r.database, r.overlap) in accord
+    ]
     if not pairs:
         return
-    print("\nAccord (SQLite) against Label Studio (SQLite), same workload (x: times better)")
+    print("\nAccord against Label Studio, same database and workload (x: times better)")
     for a, r in pairs:
 
         def p95(run: RunResult, kind: str) -> float:
@@ -1016,7 +1040,8 @@ def print_ratios(results: Sequence[RunResult]) -> None:
             return per_submission_ms(run.labeling.server_cpu_s, run.labeling)
 
         print(
-            f"  k={a.overlap}: submissions/s x{rate(a.labeling) / rate(r.labeling):.1f}, "
+            f"  {a.database}, k={a.overlap}: "
+            f"submissions/s x{rate(a.labeling) / rate(r.labeling):.1f}, "
             f"p95 next x{p95(r, 'next') / p95(a, 'next'):.1f}, "
             f"p95 submit x{p95(r, 'submit') / p95(a, 'submit'):.1f}, "
             f"server CPU per submission x{cpu(r) / cpu(a):.1f}, "

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 from bench_labeling import (
     HEALTH_TIMEOUT_S,
     LABELS,
@@ -60,6 +61,9 @@ from bench_labeling import (
     stop_server,
     timed_request,
 )
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from sqlalchemy.engine import make_url
 
 LEAD_EMAIL = "lead@bench.example"
 SETUP_TIMEOUT_S = 600.0
@@ -87,18 +91,9 @@ print(json.dumps(tokens))
 with a token each (printed as a JSON list)."""
 
 
-def _environment(data_dir: Path) -> dict[str, str]:
-    return {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir)}
-
-
-def _run(command: list[str], data_dir: Path) -> str:
+def _run(command: list[str], env: dict[str, str]) -> str:
     done = subprocess.run(  # noqa: S603 (the executable the user named, fixed arguments)
-        command,
-        env=_environment(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=SETUP_TIMEOUT_S,
-        check=False,
+        command, env=env, capture_output=True, text=True, timeout=SETUP_TIMEOUT_S, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"{command[0]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -107,45 +102,84 @@ def _run(command: list[str], data_dir: Path) -> str:
 
 @dataclass(frozen=True)
 class Running:
-    """A Label Studio server of one run: its process, address, annotator tokens, database."""
+    """A Label Studio server of one run: its process, address and annotator tokens."""
 
     process: subprocess.Popen[bytes]
     base_url: str
     tokens: list[str]
-    database: Path
+    data_dir: Path
+    database_name: str
 
 
 class LabelStudio:
-    """One Label Studio installation; ``init`` runs its migrations once for all runs."""
+    """One Label Studio installation on SQLite or PostgreSQL; :meth:`initialize` runs its
+    migrations once, and every run gets a copy of that database."""
 
-    def __init__(self, executable: Path) -> None:
+    def __init__(self, executable: Path, database: str, admin_url: str) -> None:
         self.executable = executable
         self.python = executable.parent / "python"
+        self.database = database
+        self.admin_url = admin_url
         self.template = Path(tempfile.mkdtemp(prefix="accord-bench-label-studio-"))
+        self.template_name = f"label_studio_bench_{os.getpid()}_template"
+        self.created: list[str] = []  # PostgreSQL databases to drop
         self.password = secrets.token_urlsafe(12)
         self.lead_token = secrets.token_hex(20)  # a legacy API token, set by `init`
         self.last_log_problems: list[str] = []
         version = "import label_studio; print(label_studio.__version__)"
-        self.version = _run([str(self.python), "-c", version], self.template).strip()
+        self.version = _run([str(self.python), "-c", version], dict(os.environ)).strip()
+
+    def _env(self, data_dir: Path, database_name: str) -> dict[str, str]:
+        env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir)}
+        if self.database == "postgresql":  # Label Studio's documented settings
+            url = make_url(self.admin_url)
+            env |= {
+                "DJANGO_DB": "default",
+                "POSTGRE_NAME": database_name,
+                "POSTGRE_USER": url.username or "postgres",
+                "POSTGRE_PASSWORD": url.password or "",
+                "POSTGRE_HOST": url.host or "127.0.0.1",
+                "POSTGRE_PORT": str(url.port or 5432),
+            }
+        return env
+
+    def _create_database(self, name: str, template: str | None = None) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+            if template is not None:
+                create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+            conn.execute(create)
+        self.created.append(name)
 
     def initialize(self) -> None:
         """The database with its migrations, the organization and the lead (about a minute)."""
+        if self.database == "postgresql":
+            self._create_database(self.template_name)
         command = [str(self.executable), "init", "--username", LEAD_EMAIL]
         command += ["--password", self.password, "--user-token", self.lead_token]
-        _run([*command, "--enable-legacy-api-token"], self.template)
+        _run([*command, "--enable-legacy-api-token"], self._env(self.template, self.template_name))
 
     def close(self) -> None:
-        """Remove the template database."""
+        """Remove the template and every database made."""
         shutil.rmtree(self.template, ignore_errors=True)
+        if self.created:
+            with psycopg.connect(self.admin_url, autocommit=True) as conn:
+                for name in reversed(self.created):
+                    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                    conn.execute(drop.format(sql.Identifier(name)))
 
     @contextmanager
-    def server(self, annotators: int) -> Iterator[Running]:
+    def server(self, annotators: int, run: int) -> Iterator[Running]:
         """A copy of the template with the annotators added, served."""
         work_dir = Path(tempfile.mkdtemp(prefix="accord-bench-label-studio-run-"))
         data_dir = work_dir / "data"
         shutil.copytree(self.template, data_dir)
+        name = f"label_studio_bench_{os.getpid()}_{run}"
+        if self.database == "postgresql":
+            self._create_database(name, template=self.template_name)
+        env = self._env(data_dir, name)
         try:
-            out = _run([str(self.python), "-c", PEOPLE, str(annotators), self.password], data_dir)
+            out = _run([str(self.python), "-c", PEOPLE, str(annotators), self.password], env)
             tokens = json.loads(out.strip().splitlines()[-1])
             port = free_port()
             log_path = work_dir / "server.log"
@@ -153,17 +187,32 @@ class LabelStudio:
             command += ["--port", str(port), "--log-level", "WARNING"]
             with log_path.open("wb") as log:
                 process = subprocess.Popen(  # noqa: S603 (the executable the user named)
-                    command, env=_environment(data_dir), stdout=log, stderr=subprocess.STDOUT
+                    command, env=env, stdout=log, stderr=subprocess.STDOUT
                 )
             base_url = f"http://127.0.0.1:{port}"
             try:
                 _wait_until_healthy(process, base_url, log_path)
-                yield Running(process, base_url, tokens, data_dir / "label_studio.sqlite3")
+                yield Running(process, base_url, tokens, data_dir, name)
             finally:
                 stop_server(process)
                 self.last_log_problems = log_problems(log_path)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
+
+    def overlap_check(self, running: Running, overlap: int) -> OverlapCheck:
+        """Items over k and items one annotator labeled twice, in the run's database."""
+        labels = ("task_completion", "task_id", "completed_by_id", "NOT was_cancelled")
+        if self.database == "postgresql":
+            conninfo = make_conninfo(self.admin_url, dbname=running.database_name)
+            with psycopg.connect(conninfo) as pg:
+                return OverlapCheck.count(lambda q: _one(pg.execute(q)), overlap, *labels)
+        with closing(sqlite3.connect(running.data_dir / "label_studio.sqlite3")) as lite:
+            return OverlapCheck.count(lambda q: _one(lite.execute(q)), overlap, *labels)
+
+
+def _one(cursor: Any) -> int:
+    """The one number a counting query's cursor holds."""
+    return int(cursor.fetchone()[0])
 
 
 def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
@@ -238,9 +287,9 @@ def _submit(
     return True
 
 
-def reference_run(label_studio: LabelStudio, overlap: int, options: Options) -> RunResult:
+def reference_run(label_studio: LabelStudio, overlap: int, run: int, options: Options) -> RunResult:
     """Label Studio on the bench's workload with overlap k."""
-    with label_studio.server(options.annotators) as running:
+    with label_studio.server(options.annotators, run) as running:
         headers = {"Authorization": f"Token {label_studio.lead_token}"}
         with httpx.Client(
             base_url=running.base_url, headers=headers, timeout=REQUEST_TIMEOUT_S
@@ -256,18 +305,8 @@ def reference_run(label_studio: LabelStudio, overlap: int, options: Options) -> 
         )
         labeling = run_labeling(running.process.pid, loop, running.tokens, options)
         peak = peak_rss_kib(running.process.pid)
-        with closing(sqlite3.connect(running.database)) as connection:
-
-            def scalar(query: str) -> int:
-                return int(connection.execute(query).fetchone()[0])
-
-            check = OverlapCheck.count(
-                scalar,
-                overlap,
-                "task_completion",
-                "task_id",
-                "completed_by_id",
-                "NOT was_cancelled",
-            )
+        check = label_studio.overlap_check(running, overlap)
     problems = label_studio.last_log_problems
-    return RunResult("label-studio", overlap, imported, labeling, peak, problems, check)
+    return RunResult(
+        label_studio.database, overlap, imported, labeling, peak, problems, check, "label-studio"
+    )
