@@ -1,22 +1,24 @@
 """Label Studio as the reference server of the labeling bench (``bench_labeling.py
 --label-studio PATH``): the same items, annotators, overlap k and next -> submit loop, run
-against Label Studio so the figures come with ratios measured on the same machine in the same
-run.
+against Label Studio on the same databases, so the figures come with ratios measured on the
+same machine in the same run.
 
 Label Studio is not a dependency of Accord: install it into a virtualenv of its own and pass
 its ``label-studio`` executable, e.g.::
 
     python3 -m venv /tmp/label-studio && /tmp/label-studio/bin/pip install label-studio
-    .venv/bin/python scripts/bench_labeling.py --databases sqlite \\
-        --label-studio /tmp/label-studio/bin/label-studio
+    .venv/bin/python scripts/bench_labeling.py --label-studio /tmp/label-studio/bin/label-studio
 
-It runs as its own documented local default (``label-studio start``: Django's threaded server
-on an SQLite file), with its request log at WARNING as Accord's is. Setup, not measured: one
-``label-studio init`` (the lead, a legacy API token) copied for every run, the annotators and
-their tokens created through Label Studio's own models, and a project with one choice per label
-and ``maximum_annotations`` = k. Measured like Accord: the import of the items in one request,
-then each annotator looping ``GET /api/projects/{id}/next/`` (the labeling stream's next task,
-locked to them) -> ``POST /api/tasks/{id}/annotations/``.
+It runs as ``label-studio start`` runs it (Django's threaded server), with its request log at
+WARNING as Accord's is, on an SQLite file (its default) and on PostgreSQL (what its guide
+advises for concurrent users, through its documented ``DJANGO_DB``/``POSTGRE_*`` settings).
+Setup, not measured: one ``label-studio init`` per database (the lead, a legacy API token),
+copied for every run, the annotators and their tokens created through Label Studio's own
+models, and a project with one choice per label and ``maximum_annotations`` = k. Measured like
+Accord: the import of the items in one request, then each annotator looping
+``GET /api/projects/{id}/next/`` (the labeling stream's next task, locked to them) ->
+``POST /api/tasks/{id}/annotations/``; afterwards its database is asked how many tasks got more
+than k annotations.
 """
 
 from __future__ import annotations
