@@ -300,8 +300,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         "--label-studio",
         type=Path,
         metavar="PATH",
-        help="also run Label Studio (its `label-studio` executable) on SQLite as the reference "
-        "server; see scripts/bench_reference.py",
+        help="also run Label Studio (its `label-studio` executable) on the same databases as "
+        "the reference server; see scripts/bench_reference.py",
     )
     parser.add_argument(
         "--label-studio-submissions",
