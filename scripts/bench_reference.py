@@ -264,7 +264,8 @@ def _lease(client: httpx.Client, log: ThreadLog, project_id: int) -> int | None:
     response = timed_request(client, log, "next", f"/api/projects/{project_id}/next/", method="GET")
     if response is None:
         return None
-    if response.status_code == 404:
+    # 404 is also how Label Studio says the tasks left are locked by others: an error, retried.
+    if response.status_code == 404 and "locked" not in response.text:
         log.empty_queue += 1
         raise QueueEmpty
     if response.status_code != 200:
