@@ -428,19 +428,22 @@ def server_env(database_url: str, data_dir: Path, broker_url: str) -> dict[str, 
     return env
 
 
-def wait_until_healthy(server: Server) -> None:
-    """Poll ``/healthz`` until it answers 200; raise (with the log) if the server dies or hangs."""
+def wait_until_healthy(
+    server: Server, health: str = "/healthz", name: str = "accord serve"
+) -> None:
+    """Poll the server's ``health`` path until it answers 200; raise (with the log) if the
+    server dies or hangs."""
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"accord serve exited early:\n{log_tail(server.log_path)}")
+            raise RuntimeError(f"{name} exited early:\n{log_tail(server.log_path)}")
         try:
-            if httpx.get(f"{server.base_url}/healthz", timeout=2).status_code == 200:
+            if httpx.get(f"{server.base_url}{health}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"accord serve was not healthy after {HEALTH_TIMEOUT_S:.0f} s")
+    raise RuntimeError(f"{name} was not healthy after {HEALTH_TIMEOUT_S:.0f} s")
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
@@ -988,7 +991,7 @@ def run_reference(options: Options, results: list[RunResult]) -> bool:
     assert options.label_studio is not None
     wanted = replace(options, submissions=options.label_studio_submissions)
     failed = False
-    runs = 100
+    runs = 0
     for database in options.databases:
         label_studio = LabelStudio(options.label_studio, database, options.postgres_url)
         name = f"label-studio {label_studio.version}, {database}"
@@ -1031,14 +1034,14 @@ def print_ratios(results: Sequence[RunResult]) -> None:
     if not pairs:
         return
     print("\nAccord against Label Studio, same database and workload (x: times better)")
+
+    def p95(run: RunResult, kind: str) -> float:
+        return percentile(sorted(run.labeling.latencies_ms[kind]), 95)
+
+    def cpu(run: RunResult) -> float:
+        return per_submission_ms(run.labeling.server_cpu_s, run.labeling)
+
     for a, r in pairs:
-
-        def p95(run: RunResult, kind: str) -> float:
-            return percentile(sorted(run.labeling.latencies_ms[kind]), 95)
-
-        def cpu(run: RunResult) -> float:
-            return per_submission_ms(run.labeling.server_cpu_s, run.labeling)
-
         print(
             f"  {a.database}, k={a.overlap}: "
             f"submissions/s x{rate(a.labeling) / rate(r.labeling):.1f}, "

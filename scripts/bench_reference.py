@@ -42,7 +42,6 @@ from typing import Any
 import httpx
 import psycopg
 from bench_labeling import (
-    HEALTH_TIMEOUT_S,
     LABELS,
     REQUEST_TIMEOUT_S,
     ImportResult,
@@ -51,17 +50,18 @@ from bench_labeling import (
     OverlapCheck,
     QueueEmpty,
     RunResult,
+    Server,
     ThreadLog,
     expect,
     free_port,
     log_problems,
-    log_tail,
     make_items,
     peak_rss_kib,
     record_error,
     run_labeling,
     stop_server,
     timed_request,
+    wait_until_healthy,
 )
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -104,10 +104,9 @@ def _run(command: list[str], env: dict[str, str]) -> str:
 
 @dataclass(frozen=True)
 class Running:
-    """A Label Studio server of one run: its process, address and annotator tokens."""
+    """A Label Studio server of one run, its annotators' tokens and its database."""
 
-    process: subprocess.Popen[bytes]
-    base_url: str
+    server: Server
     tokens: list[str]
     data_dir: Path
     database_name: str
@@ -191,10 +190,10 @@ class LabelStudio:
                 process = subprocess.Popen(  # noqa: S603 (the executable the user named)
                     command, env=env, stdout=log, stderr=subprocess.STDOUT
                 )
-            base_url = f"http://127.0.0.1:{port}"
+            server = Server(process, f"http://127.0.0.1:{port}", log_path)
             try:
-                _wait_until_healthy(process, base_url, log_path)
-                yield Running(process, base_url, tokens, data_dir, name)
+                wait_until_healthy(server, "/health", "label-studio")
+                yield Running(server, tokens, data_dir, name)
             finally:
                 stop_server(process)
                 self.last_log_problems = log_problems(log_path)
@@ -215,20 +214,6 @@ class LabelStudio:
 def _one(cursor: Any) -> int:
     """The one number a counting query's cursor holds."""
     return int(cursor.fetchone()[0])
-
-
-def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"label-studio exited early:\n{log_tail(log_path)}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"label-studio was not healthy after {HEALTH_TIMEOUT_S:.0f} s")
 
 
 def _label_config() -> str:
@@ -295,19 +280,19 @@ def reference_run(label_studio: LabelStudio, overlap: int, run: int, options: Op
     with label_studio.server(options.annotators, run) as running:
         headers = {"Authorization": f"Token {label_studio.lead_token}"}
         with httpx.Client(
-            base_url=running.base_url, headers=headers, timeout=REQUEST_TIMEOUT_S
+            base_url=running.server.base_url, headers=headers, timeout=REQUEST_TIMEOUT_S
         ) as lead:
             project_id = _create_project(lead, overlap)
             rows = make_items(options.items, random.Random(options.seed))
             imported = _import(lead, project_id, rows)
         loop = Loop(
-            running.base_url,
+            running.server.base_url,
             "Token",
             partial(_lease, project_id=project_id),
             partial(_submit, project_id=project_id),
         )
-        labeling = run_labeling(running.process.pid, loop, running.tokens, options)
-        peak = peak_rss_kib(running.process.pid)
+        labeling = run_labeling(running.server.process.pid, loop, running.tokens, options)
+        peak = peak_rss_kib(running.server.process.pid)
         check = label_studio.overlap_check(running, overlap)
     problems = label_studio.last_log_problems
     return RunResult(
