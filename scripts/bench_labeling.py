@@ -20,9 +20,10 @@ For every database (SQLite, then PostgreSQL) and every overlap k (1, then 3) it:
    were labeled more than k times or twice by one annotator (both must be 0), then stops the
    server.
 
-With ``--label-studio PATH`` the same workload also runs against Label Studio, the reference
-annotation server, and the figures come with ratios (``scripts/bench_reference.py`` says how to
-install it and how it is run).
+With ``--label-studio PATH`` and ``--potato PATH`` the same workload also runs against Label
+Studio and Potato, the reference annotation servers, and the figures come with ratios
+(``scripts/bench_reference.py`` and ``scripts/bench_potato.py`` say how to install them and how
+they are run).
 
 The client threads share the machine with the server, so the latencies include the client's own
 time (on a 2-core machine that is noticeable), and anything else running on the machine shows in
@@ -113,7 +114,8 @@ class Options:
     postgres_url: str
     seed: int
     label_studio: Path | None = None
-    label_studio_submissions: int = 300
+    potato: Path | None = None
+    reference_submissions: int = 300
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,8 @@ class People:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """How long importing the items took, in how many requests."""
+    """How long importing the items took, in how many requests (NaN seconds: a server that
+    reads its items from a file at start, with no import to time)."""
 
     seconds: float
     requests: int
@@ -304,10 +307,18 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         "the reference server; see scripts/bench_reference.py",
     )
     parser.add_argument(
-        "--label-studio-submissions",
+        "--potato",
+        type=Path,
+        metavar="PATH",
+        help="also run Potato (its `potato` executable) on its own storage, compared with "
+        "Accord on SQLite; see scripts/bench_potato.py",
+    )
+    parser.add_argument(
+        "--reference-submissions",
         type=int,
         default=300,
-        help="submissions per Label Studio run (it is much slower; the rates compare anyway)",
+        help="submissions per Label Studio or Potato run (they are much slower; the rates "
+        "compare anyway)",
     )
     args = parser.parse_args(argv)
     databases = tuple(d.strip() for d in args.databases.split(",") if d.strip())
@@ -319,15 +330,16 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     except ValueError:
         parser.error(f"--k must be whole numbers separated by commas, got {args.k!r}")
     counts = (args.items, args.submissions, args.annotators, args.workers, *overlaps)
-    if min(*counts, args.label_studio_submissions) < 1:
+    if min(*counts, args.reference_submissions) < 1:
         parser.error(
             "--items, --submissions, --annotators, --workers, --k and "
-            "--label-studio-submissions must be >= 1"
+            "--reference-submissions must be >= 1"
         )
     if args.workers > 1 and args.broker_url == "embedded":
         parser.error("--workers > 1 needs --broker-url redis://... or amqp://... (see README)")
-    if args.label_studio is not None and not os.access(args.label_studio, os.X_OK):
-        parser.error(f"--label-studio {args.label_studio} is not an executable")
+    for option, path in (("--label-studio", args.label_studio), ("--potato", args.potato)):
+        if path is not None and not os.access(path, os.X_OK):
+            parser.error(f"{option} {path} is not an executable")
     if max(overlaps) > args.annotators:
         parser.error("k cannot exceed --annotators (an item needs k different annotators)")
     return Options(
@@ -341,7 +353,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         postgres_url=args.postgres_url,
         seed=args.seed,
         label_studio=args.label_studio,
-        label_studio_submissions=args.label_studio_submissions,
+        potato=args.potato,
+        reference_submissions=args.reference_submissions,
     )
 
 
@@ -710,14 +723,17 @@ def submit(client: httpx.Client, log: ThreadLog, task_id: int, rng: random.Rando
 @dataclass(frozen=True)
 class Loop:
     """What the simulated annotators work against: a server, how a token is sent, and the two
-    calls of the loop (Accord's task API; a reference server's in ``bench_reference.py``).
-    ``lease`` returns a task id (None on an error, QueueEmpty when nothing is left), ``submit``
-    whether the label was recorded."""
+    calls of the loop (Accord's task API; the reference servers' in ``bench_reference.py`` and
+    ``bench_potato.py``). ``lease`` returns a task id (None on an error, QueueEmpty when
+    nothing is left), ``submit`` whether the label was recorded. With ``sign_in`` the token is
+    not sent as a header: ``sign_in(client, token)`` logs the client in before the clocks start
+    (a server with browser sessions only)."""
 
     base_url: str
     auth_scheme: str
     lease: Callable[[httpx.Client, ThreadLog], int | None]
     submit: Callable[[httpx.Client, ThreadLog, int, random.Random], bool]
+    sign_in: Callable[[httpx.Client, str], None] | None = None
 
 
 def accord_loop(server: Server, prepared: Prepared) -> Loop:
@@ -735,9 +751,18 @@ def annotate(
 ) -> None:
     """One simulated annotator: next -> submit while submissions are still wanted."""
     rng = random.Random(seed)
-    headers = {"Authorization": f"{loop.auth_scheme} {token}"}
+    headers = {} if loop.sign_in else {"Authorization": f"{loop.auth_scheme} {token}"}
     with httpx.Client(base_url=loop.base_url, headers=headers, timeout=REQUEST_TIMEOUT_S) as client:
-        start.wait()
+        signed_in = True
+        if loop.sign_in is not None:
+            try:
+                loop.sign_in(client, token)
+            except (RuntimeError, httpx.HTTPError) as exc:
+                record_error(log, "sign-in", None, str(exc)[:200])
+                signed_in = False
+        start.wait()  # one that could not sign in still releases the others, then stops
+        if not signed_in:
+            return
         while tickets.take():
             try:
                 task_id = loop.lease(client, log)
@@ -886,11 +911,14 @@ def print_run(result: RunResult, options: Options) -> None:
     """The figures of one run, with the targets beside them."""
     imported, labeling = result.imported, result.labeling
     import_target = TARGET_IMPORT_S_PER_10K * options.items / 10_000
-    print(
-        f"  import       {imported.created} items in {imported.requests} request(s): "
-        f"{imported.seconds:.2f} s  "
-        f"[target < {import_target:.1f} s: {verdict(imported.seconds < import_target)}]"
-    )
+    if math.isnan(imported.seconds):
+        print(f"  import       {imported.created} items read from a data file at start (not timed)")
+    else:
+        print(
+            f"  import       {imported.created} items in {imported.requests} request(s): "
+            f"{imported.seconds:.2f} s  "
+            f"[target < {import_target:.1f} s: {verdict(imported.seconds < import_target)}]"
+        )
     for kind in ("next", "submit"):
         print(latency_line(kind, labeling.latencies_ms[kind]))
     print(
@@ -974,8 +1002,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             print_run(result, options)
             results.append(result)
+    if options.label_studio is not None or options.potato is not None:
+        sys.modules.setdefault("bench_labeling", sys.modules[__name__])  # one copy of this module
     if options.label_studio is not None:
         failed |= run_reference(options, results)
+    if options.potato is not None:
+        failed |= run_potato(options, results)
     if results:
         print_summary(results)
         print_ratios(results)
@@ -985,11 +1017,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_reference(options: Options, results: list[RunResult]) -> bool:
     """Label Studio on the same workload for every database and k (appended to ``results``);
     True if a run failed."""
-    sys.modules.setdefault("bench_labeling", sys.modules[__name__])  # one copy of this module
     from bench_reference import LabelStudio, reference_run
 
     assert options.label_studio is not None
-    wanted = replace(options, submissions=options.label_studio_submissions)
+    wanted = replace(options, submissions=options.reference_submissions)
     failed = False
     runs = 0
     for database in options.databases:
@@ -1023,17 +1054,45 @@ def run_reference(options: Options, results: list[RunResult]) -> bool:
     return failed
 
 
+def run_potato(options: Options, results: list[RunResult]) -> bool:
+    """Potato on the same workload for every k, on its own storage (appended to
+    ``results``); True if a run failed."""
+    from bench_potato import Potato, potato_run
+
+    assert options.potato is not None
+    wanted = replace(options, submissions=options.reference_submissions)
+    potato = Potato(options.potato)
+    failed = False
+    for overlap in options.overlaps:
+        print(f"\n== potato {potato.version}, its own files, k={overlap} ==", flush=True)
+        try:
+            result = potato_run(potato, overlap, wanted)
+        except (RuntimeError, OSError, ValueError, httpx.HTTPError) as exc:
+            print(f"  run failed: {exc}")
+            failed = True
+            continue
+        print_run(result, wanted)
+        results.append(result)
+    return failed
+
+
+COMPARED_WITH = {"files": "sqlite"}
+"""A reference server's storage that is not one of Accord's databases, and the database of
+Accord's its runs are compared with (Potato's files: Accord's embedded default)."""
+
+
 def print_ratios(results: Sequence[RunResult]) -> None:
-    """Accord against the reference server on the same database and workload, per k."""
+    """Accord against each reference server on the same database (or against Accord's
+    embedded default) and workload, per k."""
     accord = {(r.database, r.overlap): r for r in results if r.server == "accord"}
-    pairs = [
-        (accord[r.database, r.overlap], r)
-        for r in results
-        if r.server != "accord" and (r.database, r.overlap) in accord
-    ]
+    pairs = []
+    for r in results:
+        counterpart = accord.get((COMPARED_WITH.get(r.database, r.database), r.overlap))
+        if r.server != "accord" and counterpart is not None:
+            pairs.append((counterpart, r))
     if not pairs:
         return
-    print("\nAccord against Label Studio, same database and workload (x: times better)")
+    print("\nAccord against the reference servers, same workload (x: times better)")
 
     def p95(run: RunResult, kind: str) -> float:
         return percentile(sorted(run.labeling.latencies_ms[kind]), 95)
@@ -1042,13 +1101,14 @@ def print_ratios(results: Sequence[RunResult]) -> None:
         return per_submission_ms(run.labeling.server_cpu_s, run.labeling)
 
     for a, r in pairs:
+        imported = r.imported.seconds / a.imported.seconds
         print(
-            f"  {a.database}, k={a.overlap}: "
+            f"  {r.server} ({r.database}) against accord ({a.database}), k={a.overlap}: "
             f"submissions/s x{rate(a.labeling) / rate(r.labeling):.1f}, "
             f"p95 next x{p95(r, 'next') / p95(a, 'next'):.1f}, "
             f"p95 submit x{p95(r, 'submit') / p95(a, 'submit'):.1f}, "
             f"server CPU per submission x{cpu(r) / cpu(a):.1f}, "
-            f"import x{r.imported.seconds / a.imported.seconds:.1f}, "
+            f"import {'n/a' if math.isnan(imported) else f'x{imported:.1f}'}, "
             f"peak RSS x{r.peak_rss_kib / a.peak_rss_kib:.1f}"
         )
 
