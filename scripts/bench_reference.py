@@ -224,7 +224,7 @@ def _label_config() -> str:
     )
 
 
-def _create_project(lead: httpx.Client, overlap: int) -> int:
+def create_reference_project(lead: httpx.Client, overlap: int) -> int:
     body = {
         "title": f"Benchmark k={overlap}",
         "label_config": _label_config(),
@@ -282,7 +282,7 @@ def reference_run(label_studio: LabelStudio, overlap: int, run: int, options: Op
         with httpx.Client(
             base_url=running.server.base_url, headers=headers, timeout=REQUEST_TIMEOUT_S
         ) as lead:
-            project_id = _create_project(lead, overlap)
+            project_id = create_reference_project(lead, overlap)
             rows = make_items(options.items, random.Random(options.seed))
             imported = _import(lead, project_id, rows)
         loop = Loop(
