@@ -840,26 +840,36 @@ def prepare(server: Server, database_url: str, overlap: int, options: Options) -
     return Prepared(people, slug, imported)
 
 
-def bench_run(database: str, overlap: int, run: int, options: Options) -> RunResult:
-    """Fresh database and server, setup, import, labeling; the server stops at the end."""
-    work_dir = Path(tempfile.mkdtemp(prefix=f"accord-bench-{database}-k{overlap}-"))
+@contextmanager
+def fresh_accord(
+    database: str, options: Options, run: int, name: str
+) -> Iterator[tuple[str, Server]]:
+    """A fresh database and ``accord serve`` on it (database URL, server), in a temporary
+    directory removed afterwards."""
+    work_dir = Path(tempfile.mkdtemp(prefix=f"accord-bench-{name}-"))
     try:
         with (
             fresh_database(database, work_dir, options.postgres_url, run) as database_url,
             running_server(database_url, work_dir, options) as server,
         ):
-            prepared = prepare(server, database_url, overlap, options)
-            loop = accord_loop(server, prepared)
-            tokens = prepared.people.annotator_tokens
-            labeling = run_labeling(server.process.pid, loop, tokens, options)
-            peak = peak_rss_kib(server.process.pid)
-            if server.process.poll() is not None:
-                print(f"  server died during the run:\n{log_tail(server.log_path)}")
-            problems = log_problems(server.log_path)
-            check = accord_overlap_check(database_url, overlap)
-        return RunResult(database, overlap, prepared.imported, labeling, peak, problems, check)
+            yield database_url, server
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def bench_run(database: str, overlap: int, run: int, options: Options) -> RunResult:
+    """Fresh database and server, setup, import, labeling; the server stops at the end."""
+    with fresh_accord(database, options, run, f"{database}-k{overlap}") as (database_url, server):
+        prepared = prepare(server, database_url, overlap, options)
+        loop = accord_loop(server, prepared)
+        tokens = prepared.people.annotator_tokens
+        labeling = run_labeling(server.process.pid, loop, tokens, options)
+        peak = peak_rss_kib(server.process.pid)
+        if server.process.poll() is not None:
+            print(f"  server died during the run:\n{log_tail(server.log_path)}")
+        problems = log_problems(server.log_path)
+        check = accord_overlap_check(database_url, overlap)
+    return RunResult(database, overlap, prepared.imported, labeling, peak, problems, check)
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
