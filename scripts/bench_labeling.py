@@ -12,7 +12,9 @@ For every database (SQLite, then PostgreSQL) and every overlap k (1, then 3) it:
    import limits allow, and times the whole import;
 4. runs the simulated annotators, one thread and one ``httpx.Client`` each, all looping
    ``POST .../tasks/next`` -> ``POST /tasks/{id}/submit`` until the shared number of
-   submissions is reached (or the queue answers 204), timing every request;
+   submissions is reached (or the queue answers 204), timing every request; with ``--rate``
+   each annotator waits for its turn, so that all together aim at that many submissions per
+   second (latency below saturation);
 5. prints the import time, p50/p95/p99 latency of ``next`` and ``submit``, submissions per
    second over the labeling phase's wall time, the errors (any answer other than 2xx; 204 from
    ``next`` is counted separately), the CPU time the server and the client spent per
@@ -116,6 +118,7 @@ class Options:
     label_studio: Path | None = None
     potato: Path | None = None
     reference_submissions: int = 300
+    rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -320,6 +323,13 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         help="submissions per Label Studio or Potato run (they are much slower; the rates "
         "compare anyway)",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="pace the annotators to about this many submissions/s in all (each waits for its "
+        "turn before taking the next task), to see latency below saturation; default: as fast "
+        "as the server answers",
+    )
     args = parser.parse_args(argv)
     databases = tuple(d.strip() for d in args.databases.split(",") if d.strip())
     unknown = sorted(set(databases) - set(DATABASES))
@@ -335,6 +345,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
             "--items, --submissions, --annotators, --workers, --k and "
             "--reference-submissions must be >= 1"
         )
+    if args.rate is not None and not args.rate > 0:
+        parser.error(f"--rate must be a positive number of submissions per second, got {args.rate}")
     if args.workers > 1 and args.broker_url == "embedded":
         parser.error("--workers > 1 needs --broker-url redis://... or amqp://... (see README)")
     for option, path in (("--label-studio", args.label_studio), ("--potato", args.potato)):
@@ -355,6 +367,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         label_studio=args.label_studio,
         potato=args.potato,
         reference_submissions=args.reference_submissions,
+        rate=args.rate,
     )
 
 
@@ -748,8 +761,11 @@ def annotate(
     start: threading.Barrier,
     log: ThreadLog,
     seed: int,
+    interval: float | None = None,
 ) -> None:
-    """One simulated annotator: next -> submit while submissions are still wanted."""
+    """One simulated annotator: next -> submit while submissions are still wanted; with an
+    ``interval``, each next -> submit starts that many seconds after the one before (or at
+    once, if that one took longer), the first at a random moment within the first interval."""
     rng = random.Random(seed)
     headers = {} if loop.sign_in else {"Authorization": f"{loop.auth_scheme} {token}"}
     with httpx.Client(base_url=loop.base_url, headers=headers, timeout=REQUEST_TIMEOUT_S) as client:
@@ -763,7 +779,11 @@ def annotate(
         start.wait()  # one that could not sign in still releases the others, then stops
         if not signed_in:
             return
+        turn = time.perf_counter() + (rng.uniform(0, interval) if interval else 0.0)
         while tickets.take():
+            if interval:
+                time.sleep(max(turn - time.perf_counter(), 0.0))
+                turn = max(turn + interval, time.perf_counter())
             try:
                 task_id = loop.lease(client, log)
             except QueueEmpty:
@@ -784,12 +804,13 @@ def run_labeling(
     """Run one annotator thread per token until enough submissions are recorded; merge their
     logs. The clocks start once every thread has its client, when all are released at once."""
     tickets = Tickets(options.submissions, max_failures=max(100, options.submissions // 10))
+    interval = len(tokens) / options.rate if options.rate else None
     start = threading.Barrier(len(tokens) + 1)
     logs = [ThreadLog() for _ in tokens]
     threads = [
         threading.Thread(
             target=annotate,
-            args=(loop, token, tickets, start, log, options.seed + n),
+            args=(loop, token, tickets, start, log, options.seed + n, interval),
             name=f"annotator-{n}",
         )
         for n, (token, log) in enumerate(zip(tokens, logs, strict=True))
@@ -988,6 +1009,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\nworkload: {options.items} items, {options.submissions} submissions by "
         f"{options.annotators} concurrent annotators (next -> submit over HTTP), "
         f"{options.workers} server worker(s), broker {options.broker_url}"
+        + (f", paced at {options.rate:g} submissions/s" if options.rate else "")
     )
     print(
         f"targets (2-core machine, SQLite): p95 next and submit < {TARGET_P95_MS:.0f} ms, "
