@@ -194,6 +194,9 @@ def bootstrap_row(w: Workload, level: Level, resamples: int, naive_resamples: in
     )
 
 
+LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval", "ratio")
+
+
 def machine() -> str:
     model = "unknown CPU"
     cpuinfo = Path("/proc/cpuinfo")
@@ -226,7 +229,7 @@ def main() -> None:
     three = make_workload(f"3 ann x {100_000 // scale:,} items", 3, 100_000 // scale, 3, 5)
     print("Point alpha, 5 values")
     print(HEADER)
-    for level in ("nominal", "ordinal", "interval", "ratio"):
+    for level in LEVELS:
         compare(three, level, repeats, package_repeats)
     workloads = [
         make_workload(f"5 ann x {1_000_000 // scale:,} items, 3/item", 5, 1_000_000 // scale, 3, 5),
@@ -244,7 +247,7 @@ def main() -> None:
     for level in ("nominal", "interval"):
         compare(fifty, level, repeats, package_repeats)
     print("\nBootstrap, resampling items")
-    for level in ("nominal", "ordinal", "interval", "ratio"):
+    for level in LEVELS:
         bootstrap_row(three, level, 1000, 10)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS of this process: {peak:,.0f} MB (the package's dense matrices dominate)")

@@ -167,10 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"{'request':<13} {'server p50/p95/p99 ms':>22} {'round trip p50/p95/p99 ms':>27}  target"
     )
-    for kind, (server, trip) in samples.items():
-        ok = percentile(sorted(server), 95) < TARGET_MS
+    for kind, (on_server, trip) in samples.items():
+        ok = percentile(sorted(on_server), 95) < TARGET_MS
         verdict = "ok" if ok else "MISSED"
-        print(f"{kind:<13} {stats(server):>22} {stats(trip):>27}  p95 < {TARGET_MS:g}: {verdict}")
+        print(
+            f"{kind:<13} {stats(on_server):>22} {stats(trip):>27}  p95 < {TARGET_MS:g}: {verdict}"
+        )
     return 0
 
 
