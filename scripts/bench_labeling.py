@@ -17,8 +17,8 @@ For every database (SQLite, then PostgreSQL) and every overlap k (1, then 3) it:
    second (latency below saturation);
 5. prints the import time, p50/p95/p99 latency of ``next`` and ``submit``, submissions per
    second over the labeling phase's wall time, the errors (any answer other than 2xx; 204 from
-   ``next`` is counted separately), the CPU time the server and the client spent per
-   submission, the server's peak RSS (``VmHWM``), and, read from the database, how many items
+   ``next`` is counted separately), the CPU time the server, the client and (on PostgreSQL)
+   the database server's processes spent per submission, the server's peak RSS (``VmHWM``), and, read from the database, how many items
    were labeled more than k times or twice by one annotator (both must be 0), then stops the
    server.
 
@@ -171,16 +171,19 @@ class ThreadLog:
 
 @dataclass(frozen=True)
 class Clocks:
-    """Wall time, the server's CPU time and this process's CPU time, at one moment."""
+    """Wall time, the server's CPU time, PostgreSQL's and this process's, at one moment."""
 
     wall: float
     server_cpu: float
     client_cpu: float
+    database_cpu: float
 
     @classmethod
     def read(cls, server_pid: int) -> Clocks:
         """The clocks now."""
-        return cls(time.perf_counter(), cpu_seconds(server_pid), time.process_time())
+        return cls(
+            time.perf_counter(), cpu_seconds(server_pid), time.process_time(), postgres_cpu()
+        )
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,7 @@ class LabelingResult:
     wall_seconds: float
     server_cpu_s: float
     client_cpu_s: float
+    database_cpu_s: float
     submitted: int
     latencies_ms: dict[str, list[float]]
     errors: Counter[str]
@@ -551,6 +555,22 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu() -> float:
+    """CPU time used so far by this machine's PostgreSQL: every ``postgres`` process's user and
+    system time plus that of its children that ended (a backend's time passes to the server
+    process when it exits). 0 where PostgreSQL does not run or ``/proc`` hides it."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split("(", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        if name == "postgres":
+            fields = rest.split()
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_kib(pid: int) -> int:
     """Sum of ``VmHWM`` (peak resident set) over the server's process tree, in KiB."""
     total = 0
@@ -839,6 +859,7 @@ def merge_logs(logs: Sequence[ThreadLog], started: Clocks, ended: Clocks) -> Lab
         wall_seconds=ended.wall - started.wall,
         server_cpu_s=ended.server_cpu - started.server_cpu,
         client_cpu_s=ended.client_cpu - started.client_cpu,
+        database_cpu_s=ended.database_cpu - started.database_cpu,
         submitted=sum(log.submitted for log in logs),
         latencies_ms=latencies,
         errors=errors,
@@ -960,9 +981,12 @@ def print_run(result: RunResult, options: Options) -> None:
     )
     print_errors(labeling)
     plural = "es" if options.workers > 1 else ""
+    database = ""
+    if result.database == "postgresql":
+        database = f"PostgreSQL {per_submission_ms(labeling.database_cpu_s, labeling):.1f} ms, "
     print(
         f"  cpu          server {per_submission_ms(labeling.server_cpu_s, labeling):.1f} "
-        f"ms/submission (the server's process{plural}; PostgreSQL's own not counted), "
+        f"ms/submission (the server's process{plural}), {database}"
         f"client {per_submission_ms(labeling.client_cpu_s, labeling):.1f} ms/submission"
     )
     check = result.overlap_check
@@ -1132,14 +1156,22 @@ def print_ratios(results: Sequence[RunResult]) -> None:
     def cpu(run: RunResult) -> float:
         return per_submission_ms(run.labeling.server_cpu_s, run.labeling)
 
+    def with_database(run: RunResult) -> float:
+        return per_submission_ms(
+            run.labeling.server_cpu_s + run.labeling.database_cpu_s, run.labeling
+        )
+
     for a, r in pairs:
         imported = r.imported.seconds / a.imported.seconds
+        database = ""
+        if r.database == "postgresql":
+            database = f"with PostgreSQL's x{with_database(r) / with_database(a):.1f}, "
         print(
             f"  {r.server} ({r.database}) against accord ({a.database}), k={a.overlap}: "
             f"submissions/s x{rate(a.labeling) / rate(r.labeling):.1f}, "
             f"p95 next x{p95(r, 'next') / p95(a, 'next'):.1f}, "
             f"p95 submit x{p95(r, 'submit') / p95(a, 'submit'):.1f}, "
-            f"server CPU per submission x{cpu(r) / cpu(a):.1f}, "
+            f"server CPU per submission x{cpu(r) / cpu(a):.1f}, {database}"
             f"import {'n/a' if math.isnan(imported) else f'x{imported:.1f}'}, "
             f"peak RSS x{r.peak_rss_kib / a.peak_rss_kib:.1f}"
         )
