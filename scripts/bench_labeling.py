@@ -18,9 +18,9 @@ For every database (SQLite, then PostgreSQL) and every overlap k (1, then 3) it:
 5. prints the import time, p50/p95/p99 latency of ``next`` and ``submit``, submissions per
    second over the labeling phase's wall time, the errors (any answer other than 2xx; 204 from
    ``next`` is counted separately), the CPU time the server, the client and (on PostgreSQL)
-   the database server's processes spent per submission, the server's peak RSS (``VmHWM``), and, read from the database, how many items
-   were labeled more than k times or twice by one annotator (both must be 0), then stops the
-   server.
+   the database server's processes spent per submission, the server's peak RSS (``VmHWM``),
+   and, read from the database, how many items were labeled more than k times or twice by one
+   annotator (both must be 0), then stops the server.
 
 With ``--label-studio PATH`` and ``--potato PATH`` the same workload also runs against Label
 Studio and Potato, the reference annotation servers, and the figures come with ratios
@@ -1133,8 +1133,8 @@ def run_potato(options: Options, results: list[RunResult]) -> bool:
 
 
 COMPARED_WITH = {"files": "sqlite"}
-"""A reference server's storage that is not one of Accord's databases, and the database of
-Accord's its runs are compared with (Potato's files: Accord's embedded default)."""
+"""A reference server's storage that is not one of Accord's databases, and the database whose
+Accord runs it is compared with (Potato's own files: Accord's embedded default)."""
 
 
 def print_ratios(results: Sequence[RunResult]) -> None:
