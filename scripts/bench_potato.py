@@ -175,6 +175,16 @@ def _instance_id(response: httpx.Response) -> str | None:
     return str(found) if found else None
 
 
+def label_body(instance: str, rng: random.Random) -> dict[str, Any]:
+    """What Potato's page sends to ``/updateinstance`` for one label of the radio scheme."""
+    return {
+        "instance_id": instance,
+        "annotations": {f"{SCHEME}:{rng.choice(LABELS)}": "on"},
+        "span_annotations": [],
+        "client_timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
 @dataclass
 class _Annotator:
     """What one annotator's client last labeled (each thread touches only its own entry)."""
@@ -228,15 +238,9 @@ class PotatoLoop:
     ) -> bool:
         """The page's annotation update: one label of the radio scheme."""
         instance = self._instances[task_id]
-        body = {
-            "instance_id": instance,
-            "annotations": {f"{SCHEME}:{rng.choice(LABELS)}": "on"},
-            "span_annotations": [],
-            "client_timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
         started = time.perf_counter()
         try:
-            response = client.post("/updateinstance", json=body)
+            response = client.post("/updateinstance", json=label_body(instance, rng))
         except httpx.HTTPError as exc:
             record_error(log, "submit", None, type(exc).__name__)
             return False
@@ -264,3 +268,33 @@ def potato_run(potato: Potato, overlap: int, options: Options) -> RunResult:
     return RunResult(
         STORAGE, overlap, imported, labeling, peak, potato.last_log_problems, check, "potato"
     )
+
+
+def potato_workspace(potato: Potato, n_items: int, queue: int) -> dict[str, list[float]]:
+    """One annotator labeling ``n_items`` of ``queue`` items as fast as Potato answers, as its
+    page does per item: the page itself (``GET /annotate``, a reload), then the label
+    (``POST /updateinstance``) and Next (``POST /annotate``, which renders the next item's
+    page), timed together. Round trips in ms, per kind (Potato sends no server timing)."""
+    rows = make_items(queue, random.Random(5))
+    samples: dict[str, list[float]] = {"page": [], "submit+next": []}
+    rng = random.Random(5)
+    with (
+        potato.server(rows, 1) as (server, _),
+        httpx.Client(base_url=server.base_url, timeout=30) as client,
+    ):
+        _sign_in(client, "bench-annotator@example.org")
+        for _ in range(n_items):
+            started = time.perf_counter()
+            page = client.get("/annotate")
+            samples["page"].append((time.perf_counter() - started) * 1000)
+            current = client.get("/api/current_instance")  # which item: not timed
+            instance = _instance_id(current)
+            if page.status_code != 200 or instance is None:
+                raise RuntimeError(f"potato's page answered {page.status_code}")
+            started = time.perf_counter()
+            saved = client.post("/updateinstance", json=label_body(instance, rng))
+            moved = client.post("/annotate", data={"action": "next_instance"})
+            samples["submit+next"].append((time.perf_counter() - started) * 1000)
+            if saved.status_code != 200 or moved.status_code != 200:
+                raise RuntimeError(f"potato answered {saved.status_code} / {moved.status_code}")
+    return samples

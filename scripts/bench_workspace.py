@@ -12,9 +12,11 @@ repeats what the browser does per item:
 
 It prints p50/p95/p99 of the server's own time (the ``Server-Timing`` header Accord sends) and of
 the client's round trip, for both. Target (issue: the annotator's workspace): server p95 under
-15 ms for each. Run from the repository root::
+15 ms for each. With ``--potato PATH`` the same number of items is then labeled on Potato's
+server-rendered page and the round trips compared (``scripts/bench_potato.py``). Run from the
+repository root::
 
-    .venv/bin/python scripts/bench_workspace.py [--items 400]
+    .venv/bin/python scripts/bench_workspace.py [--items 400] [--potato /tmp/potato/bin/potato]
 """
 
 from __future__ import annotations
@@ -154,6 +156,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Prepare, serve, label, print."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=400, help="items to label")
+    parser.add_argument(
+        "--potato",
+        type=Path,
+        metavar="PATH",
+        help="also label as many items on Potato's server-rendered page (its `potato` "
+        "executable; see scripts/bench_potato.py) and compare round trips",
+    )
     args = parser.parse_args(argv)
     print(f"machine: {cpu_model()}, {platform.python_version()}, SQLite {sqlite3.sqlite_version}")
     with tempfile.TemporaryDirectory(prefix="accord-bench-ws-") as tmp:
@@ -173,7 +182,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{kind:<13} {stats(on_server):>22} {stats(trip):>27}  p95 < {TARGET_MS:g}: {verdict}"
         )
+    if args.potato is not None:
+        compare_with_potato(args.potato, args.items, samples)
     return 0
+
+
+def compare_with_potato(
+    executable: Path, n_items: int, accord: dict[str, tuple[list[float], list[float]]]
+) -> None:
+    """Potato's labeling page on the same number of items, round trips against Accord's."""
+    from bench_potato import Potato, potato_workspace
+
+    potato = Potato(executable)
+    theirs = potato_workspace(potato, n_items, EXTRA_ITEMS)
+    print(f"\npotato {potato.version}, the same {n_items} items (round trips only)")
+    print(f"{'request':<13} {'round trip p50/p95/p99 ms':>27}  Accord's p50 / p95 lower by")
+    for kind, trips in theirs.items():
+        ours, mine = sorted(accord[kind][1]), sorted(trips)
+        ratios = " / ".join(f"x{percentile(mine, p) / percentile(ours, p):.1f}" for p in (50, 95))
+        print(f"{kind:<13} {stats(trips):>27}  {ratios}")
 
 
 if __name__ == "__main__":
