@@ -48,6 +48,7 @@ from bench_labeling import (
     LABELS,
     Options,
     Server,
+    annotator_emails,
     cpu_seconds,
     create_people,
     create_project,
@@ -233,9 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     pg_version = postgres_version(options.postgres_url)
     print_machine(pg_version)
-    # The annotators bench_reference makes in Label Studio (Accord creates them on import).
-    emails = [f"annotator{n:02d}@bench.example" for n in range(options.annotators)]
-    body = labeled_tasks(options.items, emails, options.seed)
+    # Label Studio's annotators (made by bench_reference) are the members Accord's lead adds.
+    body = labeled_tasks(options.items, annotator_emails(options.annotators), options.seed)
     print(
         f"\nworkload: {options.items:,} tasks with {LABELS_PER_TASK} annotations each by "
         f"{options.annotators} annotators, one {len(body) / 1e6:.1f} MB Label Studio JSON file"

@@ -62,7 +62,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -458,9 +458,7 @@ def server_env(database_url: str, data_dir: Path, broker_url: str) -> dict[str, 
     return env
 
 
-def wait_until_healthy(
-    server: Server, health: str = "/healthz", name: str = "accord serve"
-) -> None:
+def wait_until_healthy(server: Server, health: str, name: str) -> None:
     """Poll the server's ``health`` path until it answers 200; raise (with the log) if the
     server dies or hangs."""
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
@@ -508,25 +506,43 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_server(database_url: str, work_dir: Path, options: Options) -> Iterator[Server]:
-    """Start ``accord serve`` (it migrates the database first) and stop it afterwards."""
+def served(
+    command: Callable[[int], list[str]],
+    log_path: Path,
+    health: str,
+    name: str,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[Server]:
+    """Start a server, ``command(port)`` on a free port with its output in ``log_path``; yield
+    it once ``health`` answers 200, and stop it afterwards. (Accord's and the reference
+    servers' alike: the commands are this script's own or name the executable the user gave.)
+    """
     port = free_port()
-    log_path = work_dir / "server.log"
-    command = [str(ACCORD), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", str(options.workers)]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 (our own executable, fixed arguments)
-            command,
-            env=server_env(database_url, work_dir / "data", options.broker_url),
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        process = subprocess.Popen(  # noqa: S603 (see above)
+            command(port), env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
         )
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
     try:
-        wait_until_healthy(server)
+        wait_until_healthy(server, health, name)
         yield server
     finally:
         stop_server(process)
+
+
+def running_server(
+    database_url: str, work_dir: Path, options: Options
+) -> AbstractContextManager[Server]:
+    """Start ``accord serve`` (it migrates the database first) and stop it afterwards."""
+
+    def command(port: int) -> list[str]:
+        serve = [str(ACCORD), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        return [*serve, "--workers", str(options.workers)]
+
+    env = server_env(database_url, work_dir / "data", options.broker_url)
+    return served(command, work_dir / "server.log", "/healthz", "accord serve", env=env)
 
 
 def process_tree(pid: int) -> list[int]:
@@ -588,11 +604,16 @@ def peak_rss_kib(pid: int) -> int:
 # --- setup through the domain and the API -----------------------------------------------------
 
 
+def annotator_emails(count: int) -> tuple[str, ...]:
+    """The simulated annotators' emails, the same on every server."""
+    return tuple(f"annotator{n:02d}@bench.example" for n in range(1, count + 1))
+
+
 def create_people(database_url: str, annotators: int) -> People:
     """A lead and the annotators with one API token each (argon2 makes this take a moment)."""
     engine = make_engine(database_url)
     password = secrets.token_urlsafe(18)
-    emails = tuple(f"annotator{n:02d}@bench.example" for n in range(1, annotators + 1))
+    emails = annotator_emails(annotators)
     try:
         with session_scope(make_session_factory(engine), immediate=True) as session:
             lead, _ = create_user(
@@ -741,7 +762,7 @@ def lease(client: httpx.Client, log: ThreadLog, slug: str) -> int | None:
     return int(response.json()["task"]["id"])
 
 
-def submit(client: httpx.Client, log: ThreadLog, task_id: int, rng: random.Random) -> bool:
+def submit(client: httpx.Client, log: ThreadLog, task_id: TaskId, rng: random.Random) -> bool:
     """``submit`` a random label; True if it was recorded."""
     body = {"value": rng.choice(LABELS), "duration_ms": rng.randint(800, 9000)}
     response = timed_request(client, log, "submit", f"/api/v1/tasks/{task_id}/submit", body)
@@ -751,6 +772,10 @@ def submit(client: httpx.Client, log: ThreadLog, task_id: int, rng: random.Rando
         record_error(log, "submit", response, "")
         return False
     return True
+
+
+TaskId = int | str
+"""A leased task as its server names it (Accord's and Label Studio's ids, Potato's item ids)."""
 
 
 @dataclass(frozen=True)
@@ -764,8 +789,8 @@ class Loop:
 
     base_url: str
     auth_scheme: str
-    lease: Callable[[httpx.Client, ThreadLog], int | None]
-    submit: Callable[[httpx.Client, ThreadLog, int, random.Random], bool]
+    lease: Callable[[httpx.Client, ThreadLog], TaskId | None]
+    submit: Callable[[httpx.Client, ThreadLog, TaskId, random.Random], bool]
     sign_in: Callable[[httpx.Client, str], None] | None = None
 
 

@@ -33,12 +33,10 @@ import random
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +50,16 @@ from bench_labeling import (
     QueueEmpty,
     RunResult,
     Server,
+    TaskId,
     ThreadLog,
-    free_port,
+    annotator_emails,
     log_problems,
     make_items,
     peak_rss_kib,
     record_error,
     run_labeling,
+    served,
     stop_server,
-    wait_until_healthy,
 )
 
 STORAGE = "files"
@@ -123,20 +122,16 @@ class Potato:
             labels = ", ".join(LABELS)
             config = CONFIG.format(k=overlap, scheme=SCHEME, labels=labels)
             (task_dir / "config.yaml").write_text(config)
-            port = free_port()
             log_path = task_dir / "server.log"
-            command = [str(self.executable), "start", "config.yaml", "--host", "127.0.0.1"]
-            command += ["-p", str(port)]
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(  # noqa: S603 (the executable the user named)
-                    command, cwd=task_dir, stdout=log, stderr=subprocess.STDOUT
-                )
-            server = Server(process, f"http://127.0.0.1:{port}", log_path)
+
+            def command(port: int) -> list[str]:
+                start = [str(self.executable), "start", "config.yaml", "--host", "127.0.0.1"]
+                return [*start, "-p", str(port)]
+
             try:
-                wait_until_healthy(server, "/", "potato")
-                yield server, task_dir
+                with served(command, log_path, "/", "potato", cwd=task_dir) as server:
+                    yield server, task_dir
             finally:
-                stop_server(process)
                 self.last_log_problems = log_problems(log_path)
         finally:
             shutil.rmtree(task_dir, ignore_errors=True)
@@ -185,35 +180,19 @@ def label_body(instance: str, rng: random.Random) -> dict[str, Any]:
     }
 
 
-@dataclass
-class _Annotator:
-    """What one annotator's client last labeled (each thread touches only its own entry)."""
-
-    labeled: str | None = None
-
-
 class PotatoLoop:
-    """Potato's labeling page as the loop's two steps."""
+    """Potato's labeling page as the loop's two steps; a task is the item's id."""
 
     def __init__(self) -> None:
-        self._annotators: dict[int, _Annotator] = {}
-        self._task_ids: dict[str, int] = {}  # the loop passes int ids; Potato's are strings
-        self._instances: list[str] = []
-        self._lock = threading.Lock()
+        self._labeled: dict[int, str] = {}
+        """The item each annotator's client labeled last (each thread writes only its own)."""
 
-    def _id_of(self, instance: str) -> int:
-        with self._lock:
-            if instance not in self._task_ids:
-                self._task_ids[instance] = len(self._instances)
-                self._instances.append(instance)
-            return self._task_ids[instance]
-
-    def lease(self, client: httpx.Client, log: ThreadLog) -> int | None:
+    def lease(self, client: httpx.Client, log: ThreadLog) -> TaskId | None:
         """Move on from the item just labeled and read which item is current."""
-        annotator = self._annotators.setdefault(id(client), _Annotator())
+        labeled = self._labeled.get(id(client))
         started = time.perf_counter()
         try:
-            if annotator.labeled is not None:
+            if labeled is not None:
                 moved = client.post("/annotate", data={"action": "next_instance"})
                 if moved.status_code not in (200, 302):
                     record_error(log, "next", moved, "")
@@ -225,19 +204,19 @@ class PotatoLoop:
         finally:
             log.latencies_ms["next"].append((time.perf_counter() - started) * 1000)
         instance = _instance_id(current)
-        if current.status_code == 404 or (instance and instance == annotator.labeled):
+        if current.status_code == 404 or (instance and instance == labeled):
             log.empty_queue += 1  # no item left for this annotator: the page stays put
             raise QueueEmpty
         if not instance:
             record_error(log, "next", current, "")
             return None
-        return self._id_of(instance)
+        return instance
 
     def submit(
-        self, client: httpx.Client, log: ThreadLog, task_id: int, rng: random.Random
+        self, client: httpx.Client, log: ThreadLog, task_id: TaskId, rng: random.Random
     ) -> bool:
         """The page's annotation update: one label of the radio scheme."""
-        instance = self._instances[task_id]
+        instance = str(task_id)
         started = time.perf_counter()
         try:
             response = client.post("/updateinstance", json=label_body(instance, rng))
@@ -249,14 +228,14 @@ class PotatoLoop:
         if response.status_code != 200 or '"success"' not in response.text:
             record_error(log, "submit", response, "")
             return False
-        self._annotators[id(client)].labeled = instance
+        self._labeled[id(client)] = instance
         return True
 
 
 def potato_run(potato: Potato, overlap: int, options: Options) -> RunResult:
     """Potato on the bench's workload with overlap k."""
     rows = make_items(options.items, random.Random(options.seed))
-    usernames = [f"annotator{n:02d}@bench.example" for n in range(1, options.annotators + 1)]
+    usernames = annotator_emails(options.annotators)
     with potato.server(rows, overlap) as (server, task_dir):
         steps = PotatoLoop()
         loop = Loop(server.base_url, "", steps.lease, steps.submit, sign_in=_sign_in)

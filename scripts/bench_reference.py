@@ -51,17 +51,17 @@ from bench_labeling import (
     QueueEmpty,
     RunResult,
     Server,
+    TaskId,
     ThreadLog,
+    annotator_emails,
     expect,
-    free_port,
     log_problems,
     make_items,
     peak_rss_kib,
     record_error,
     run_labeling,
-    stop_server,
+    served,
     timed_request,
-    wait_until_healthy,
 )
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -81,16 +81,17 @@ from rest_framework.authtoken.models import Token
 from users.models import User
 organization = Organization.objects.first()
 tokens = []
-for n in range(int(sys.argv[1])):
-    user = User.objects.create_user(email=f"annotator{n:02d}@bench.example", password=sys.argv[2])
+for email in json.loads(sys.argv[1]):
+    user = User.objects.create_user(email=email, password=sys.argv[2])
     organization.add_user(user)
     user.active_organization = organization
     user.save(update_fields=["active_organization"])
     tokens.append(Token.objects.get_or_create(user=user)[0].key)
 print(json.dumps(tokens))
 """
-"""Run by Label Studio's own interpreter: the annotators, members of its one organization,
-with a token each (printed as a JSON list)."""
+"""Run by Label Studio's own interpreter with the annotators' emails (a JSON list) and their
+password: the annotators, members of its one organization, with a token each (printed as a JSON
+list)."""
 
 
 def _run(command: list[str], env: dict[str, str]) -> str:
@@ -179,23 +180,20 @@ class LabelStudio:
         if self.database == "postgresql":
             self._create_database(name, template=self.template_name)
         env = self._env(data_dir, name)
+        emails = json.dumps(annotator_emails(annotators))
+        log_path = work_dir / "server.log"
+
+        def command(port: int) -> list[str]:
+            start = [str(self.executable), "start", "--no-browser", "--host", "127.0.0.1"]
+            return [*start, "--port", str(port), "--log-level", "WARNING"]
+
         try:
-            out = _run([str(self.python), "-c", PEOPLE, str(annotators), self.password], env)
+            out = _run([str(self.python), "-c", PEOPLE, emails, self.password], env)
             tokens = json.loads(out.strip().splitlines()[-1])
-            port = free_port()
-            log_path = work_dir / "server.log"
-            command = [str(self.executable), "start", "--no-browser", "--host", "127.0.0.1"]
-            command += ["--port", str(port), "--log-level", "WARNING"]
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(  # noqa: S603 (the executable the user named)
-                    command, env=env, stdout=log, stderr=subprocess.STDOUT
-                )
-            server = Server(process, f"http://127.0.0.1:{port}", log_path)
             try:
-                wait_until_healthy(server, "/health", "label-studio")
-                yield Running(server, tokens, data_dir, name)
+                with served(command, log_path, "/health", "label-studio", env=env) as server:
+                    yield Running(server, tokens, data_dir, name)
             finally:
-                stop_server(process)
                 self.last_log_problems = log_problems(log_path)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -260,7 +258,7 @@ def _lease(client: httpx.Client, log: ThreadLog, project_id: int) -> int | None:
 
 
 def _submit(
-    client: httpx.Client, log: ThreadLog, task_id: int, rng: random.Random, project_id: int
+    client: httpx.Client, log: ThreadLog, task_id: TaskId, rng: random.Random, project_id: int
 ) -> bool:
     choice = {"choices": [rng.choice(LABELS)]}
     result = [{"from_name": "label", "to_name": "text", "type": "choices", "value": choice}]
