@@ -8,10 +8,9 @@ call :func:`begin_immediate` to take the write lock up front instead of failing 
 from __future__ import annotations
 
 import io
-import threading
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
 
 from app.db.bulk_read import WROTE, open_reader, read_bulk
+from app.db.writers import SqliteWriters, claimed, take_claimed
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_BATCH_ROWS = 65_536
@@ -44,7 +44,9 @@ READ_BATCH_ROWS = 65_536
 _BEGIN_OPTION = "accord_sqlite_begin"
 WRITE_LOCK = "accord_write_lock"
 _WRITES = frozenset({"INSERT", "UPDATE", "DELETE"})
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, SqliteWriters] = weakref.WeakKeyDictionary()
 
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
@@ -99,19 +101,20 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    # Writers of this process queue on a lock before SQLite's: SQLite's own busy handler makes
-    # a waiting writer sleep and retry (up to 100 ms a time), so under load a request could lose
-    # to newer ones again and again; the lock hands the database over as soon as it is free.
-    # It is released when the connection goes back to the pool, i.e. after COMMIT or ROLLBACK
-    # has completed (the connection-level commit event fires before the COMMIT is sent). The
-    # timeout only bounds the wait; past it SQLite's busy timeout still protects the data.
-    writers = _WRITE_LOCKS[engine] = threading.Lock()
+    # Writers of this process queue on a lock before SQLite's (app/db/writers.py), taken at
+    # BEGIN IMMEDIATE (or taken over from the event loop's claim) and released when the
+    # connection goes back to the pool, i.e. after COMMIT or ROLLBACK has completed (the
+    # connection-level commit event fires before the COMMIT is sent). The timeout only bounds
+    # the wait; past it SQLite's busy timeout still protects the data.
+    writers = _WRITE_LOCKS[engine] = SqliteWriters()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         statement = conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN")
         if statement == "BEGIN IMMEDIATE" and not conn.info.get(WRITE_LOCK):
-            conn.info[WRITE_LOCK] = writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            conn.info[WRITE_LOCK] = take_claimed(writers) or writers.acquire(
+                timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+            )
         try:
             conn.exec_driver_sql(statement)
         except BaseException:
@@ -127,9 +130,15 @@ def _tune_sqlite(engine: Engine) -> None:
         _release_writer(record.info)
 
 
-def sqlite_write_lock(engine: Engine) -> threading.Lock | None:
+def sqlite_write_lock(engine: Engine) -> SqliteWriters | None:
     """The lock this process's SQLite writers queue on (None for other databases)."""
     return _WRITE_LOCKS.get(engine)
+
+
+def claim_sqlite_writer(engine: Engine) -> AbstractAsyncContextManager[bool]:
+    """Wait on the event loop for this process's SQLite write lock, for one write transaction
+    (see :func:`app.db.writers.claimed`; never taken for other databases)."""
+    return claimed(_WRITE_LOCKS.get(engine), SQLITE_BUSY_TIMEOUT_MS / 1000)
 
 
 def dialect_insert(session: Session) -> Callable[..., Any]:

@@ -135,11 +135,18 @@ def create_token(
     return token, raw
 
 
-def resolve_token(session: Session, raw: str) -> TokenGrant:
+class TouchDue(Exception):
+    """:func:`resolve_token` was told not to write, and the token's last use is due to be
+    recorded: resolve it again where writing is allowed."""
+
+
+def resolve_token(session: Session, raw: str, *, may_write: bool = True) -> TokenGrant:
     """The grant for a presented bearer token, or Unauthenticated saying why not.
 
-    The grant's user is detached (as if loaded by a session since closed): it outlives the
-    transaction that checked the token and is only read.
+    The token's last use is recorded at most once a minute; with ``may_write=False`` a due
+    record raises TouchDue instead (the caller cannot wait for a write lock). The grant's user
+    is detached (as if loaded by a session since closed): it outlives the transaction that
+    checked the token and is only read.
     """
     rows = session.execute(_TOKEN_WITH_USER, {"token_hash": digest(raw.strip())}).all()
     if not rows:
@@ -155,6 +162,8 @@ def resolve_token(session: Session, raw: str) -> TokenGrant:
     if not user.can_log_in:
         raise Unauthenticated("the token's user is disabled", code="user_disabled")
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        if not may_write:
+            raise TouchDue
         session.execute(
             update(ApiToken).where(ApiToken.id == token.token_id).values(last_used_at=now)
         )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -12,7 +14,7 @@ from sqlalchemy import select, update
 
 from app.db.base import utcnow
 from app.db.engine import make_session_factory, session_scope
-from app.db.models import Annotation, Assignment, AuditEvent
+from app.db.models import Annotation, ApiToken, Assignment, AuditEvent, User
 from tests.apps import commit_user, make_token
 from tests.factories import make_project
 
@@ -252,3 +254,41 @@ def test_tokens_need_the_work_scope_and_the_project(
     # an annotator who is not a member gets 404 for the project, not its work
     commit_user(app, email="eve@example.test", role="annotator")
     assert next_task(client, make_token(app, "eve@example.test")).status_code == 404
+
+
+def test_a_lease_waiting_for_another_writer_does_not_hold_up_the_server(
+    app: Litestar, client: TestClient[Litestar], team: dict[str, dict[str, str]]
+) -> None:
+    # Given a token in use (its last use needs no recording for a while)
+    with session_scope(make_session_factory(app.state.engine)) as s:
+        s.execute(update(ApiToken).values(last_used_at=utcnow()))
+    # and another writer holding what a lease needs: SQLite's writer lock (on SQLite the
+    # labeling loop runs on the event loop), or the annotator's row (PostgreSQL)
+    holder = make_session_factory(app.state.engine, immediate=True)()
+    holder.execute(
+        select(User.id).where(User.email == "ann@example.test").with_for_update()
+        if app.state.engine.dialect.name == "postgresql"
+        else select(User.id).where(User.email == "ann@example.test")
+    )
+    answered: list[str] = []
+
+    async def scenario() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as ac:
+            leasing = asyncio.create_task(
+                ac.post("/api/v1/projects/reviews/tasks/next", headers=team["ann"])
+            )
+            await asyncio.sleep(0.2)
+            # When the server is asked something else meanwhile, it answers
+            health = await ac.get("/healthz")
+            answered.append(f"health {health.status_code}")
+            assert not leasing.done()  # the lease still waits for the writer
+            # and once the writer is done, the lease goes through
+            holder.commit()
+            holder.close()
+            return await leasing
+
+    leased = asyncio.run(scenario())
+    assert answered == ["health 200"]
+    assert leased.status_code == 200, leased.text
+    assert leased.json()["task"]["item"]["external_id"] == "r1"

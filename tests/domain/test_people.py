@@ -106,6 +106,28 @@ def test_token_is_hashed_scoped_and_revocable(session: Session) -> None:
     assert excinfo.value.code == "token_revoked"
 
 
+def test_a_token_records_its_last_use_once_a_minute_or_says_so_when_it_may_not_write(
+    session: Session,
+) -> None:
+    user = make_user(session)
+    token, raw = tokens.create_token(session, user, name="x", actor_id=user.id)
+    session.flush()
+    # A reader that must not write hears that the first use is due to be recorded
+    with pytest.raises(tokens.TouchDue):
+        tokens.resolve_token(session, raw, may_write=False)
+    assert token.last_used_at is None
+    tokens.resolve_token(session, raw)
+    session.refresh(token)
+    first_use = token.last_used_at
+    assert first_use is not None
+    # within the minute it reads without writing, and after it the use is due again
+    assert tokens.resolve_token(session, raw, may_write=False).user.id == user.id
+    token.last_used_at = first_use - timedelta(seconds=61)
+    session.flush()
+    with pytest.raises(tokens.TouchDue):
+        tokens.resolve_token(session, raw, may_write=False)
+
+
 def test_expired_token_and_annotator_scope_limits(session: Session) -> None:
     annotator = make_user(session)
     with pytest.raises(InvalidInput):

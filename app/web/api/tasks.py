@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Controller, post
+from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
 from sqlalchemy.orm import Session
@@ -34,6 +35,7 @@ from app.web.api.projects import project_for
 from app.web.api.schemas import RuleIn
 from app.web.auth import token_scope
 from app.web.deps import Db, Grant
+from app.web.inline import run_write
 
 WORK = token_scope("tasks:work")
 
@@ -160,82 +162,96 @@ def _own_task(db: Session, grant: TokenGrant, task_id: int) -> Assignment:
     return assignment
 
 
+def _next_task(db: Session, grant: TokenGrant, slug: str) -> Response[TaskEnvelope | None]:
+    project = project_for(db, grant, slug)
+    assignment = lease_next_assignment(db, project, grant.user)
+    if assignment is None:
+        db.commit()
+        return Response(None, status_code=204)
+    body = TaskEnvelope(task_out(db, assignment, project.slug))
+    db.commit()
+    return Response(body, status_code=200)
+
+
+def _submit(db: Session, grant: TokenGrant, task_id: int, data: SubmitIn) -> SubmittedOut:
+    task = _own_task(db, grant, task_id)
+    # Held here so the domain finds it in the identity map and the answer needs no reload.
+    spec = spec_version(db, task.spec_version_id)
+    annotation = submit_assignment(
+        db,
+        task_id,
+        grant.user,
+        value=data.value,
+        tags=data.tags,
+        unclear=data.unclear,
+        comment=data.comment,
+        duration_ms=data.duration_ms,
+        source="api",
+    )
+    out = AnnotationOut(
+        id=annotation.id,
+        task_id=task_id,
+        item=item_external_id(db, task.item_id),
+        spec_version=spec.number,
+        value=annotation.value,
+        tags=sorted(set(data.tags or [])),  # just recorded: all of them, no more
+        unclear=annotation.unclear,
+        comment=annotation.comment,
+        duration_ms=annotation.duration_ms,
+        created_at=annotation.created_at,
+    )
+    db.commit()
+    return SubmittedOut(out)
+
+
+def _skip(db: Session, grant: TokenGrant, task_id: int, reason: str) -> SkippedOut:
+    _own_task(db, grant, task_id)
+    assignment = skip_assignment(db, task_id, grant.user, reason=reason)
+    db.commit()
+    return SkippedOut(TaskStateOut(assignment.id, assignment.state, assignment.skip_reason))
+
+
 class TasksApi(Controller):
-    """Leasing, submitting and skipping tasks through the JSON API."""
+    """Leasing, submitting and skipping tasks through the JSON API.
+
+    The three calls of the labeling loop run where :func:`~app.web.inline.run_write` puts them
+    (on the event loop when SQLite's writer lock is free).
+    """
 
     path = "/api/v1"
     tags = ["tasks"]
     security = [{"BearerToken": []}]
 
-    @post(
-        "/projects/{slug:str}/tasks/next",
-        opt=WORK,
-        sync_to_thread=True,
-        status_code=200,
-    )
-    def next_task(self, db: Db, grant: Grant, slug: FromPath[str]) -> Response[TaskEnvelope | None]:
+    @post("/projects/{slug:str}/tasks/next", opt=WORK, status_code=200)
+    async def next_task(
+        self, state: State, db: Db, grant: Grant, slug: FromPath[str]
+    ) -> Response[TaskEnvelope | None]:
         """Lease the next item (200 with the task), 204 when nothing is left, 409
         ``spec_acknowledgement_required`` when a newer spec must be acknowledged first.
 
         Asking again while a lease is live returns the same task.
         """
-        project = project_for(db, grant, slug)
-        assignment = lease_next_assignment(db, project, grant.user)
-        if assignment is None:
-            db.commit()
-            return Response(None, status_code=204)
-        body = TaskEnvelope(task_out(db, assignment, project.slug))
-        db.commit()
-        return Response(body, status_code=200)
+        return await run_write(state, _next_task, db, grant, slug)
 
-    @post("/tasks/{task_id:int}/submit", opt=WORK, sync_to_thread=True, status_code=200)
-    def submit(
-        self,
-        db: Db,
-        grant: Grant,
-        task_id: FromPath[int],
-        data: JSONBody[SubmitIn],
+    @post("/tasks/{task_id:int}/submit", opt=WORK, status_code=200)
+    async def submit(
+        self, state: State, db: Db, grant: Grant, task_id: FromPath[int], data: JSONBody[SubmitIn]
     ) -> SubmittedOut:
         """Record the value for a leased task: 422 for a value outside the spec, 409
         ``lease_expired`` for a lease that ran out or was used, 404 for someone else's task."""
-        task = _own_task(db, grant, task_id)
-        # Held here so the domain finds it in the identity map and the answer needs no reload.
-        spec = spec_version(db, task.spec_version_id)
-        annotation = submit_assignment(
-            db,
-            task_id,
-            grant.user,
-            value=data.value,
-            tags=data.tags,
-            unclear=data.unclear,
-            comment=data.comment,
-            duration_ms=data.duration_ms,
-            source="api",
-        )
-        out = AnnotationOut(
-            id=annotation.id,
-            task_id=task_id,
-            item=item_external_id(db, task.item_id),
-            spec_version=spec.number,
-            value=annotation.value,
-            tags=sorted(set(data.tags or [])),  # just recorded: all of them, no more
-            unclear=annotation.unclear,
-            comment=annotation.comment,
-            duration_ms=annotation.duration_ms,
-            created_at=annotation.created_at,
-        )
-        db.commit()
-        return SubmittedOut(out)
+        return await run_write(state, _submit, db, grant, task_id, data)
 
-    @post("/tasks/{task_id:int}/skip", opt=WORK, sync_to_thread=True, status_code=200)
-    def skip(
-        self, db: Db, grant: Grant, task_id: FromPath[int], data: JSONBody[SkipIn | None] = None
+    @post("/tasks/{task_id:int}/skip", opt=WORK, status_code=200)
+    async def skip(
+        self,
+        state: State,
+        db: Db,
+        grant: Grant,
+        task_id: FromPath[int],
+        data: JSONBody[SkipIn | None] = None,
     ) -> SkippedOut:
         """Skip a leased task (optional reason): it goes to someone else, never back to you."""
-        _own_task(db, grant, task_id)
-        assignment = skip_assignment(db, task_id, grant.user, reason=data.reason if data else "")
-        db.commit()
-        return SkippedOut(TaskStateOut(assignment.id, assignment.state, assignment.skip_reason))
+        return await run_write(state, _skip, db, grant, task_id, data.reason if data else "")
 
     @post(
         "/projects/{slug:str}/specs/{number:int}/acknowledge",

@@ -1,0 +1,142 @@
+"""The queue a process's SQLite writers wait in before SQLite's own lock.
+
+SQLite lets one writer at a time in, and its busy handler makes a waiting writer sleep and retry
+(up to 100 ms a time), so under load a transaction could lose to newer ones again and again.
+Writers of this process therefore queue here first: threads block in :meth:`SqliteWriters.
+acquire`, and the event loop, which must never block, waits its turn in
+:meth:`SqliteWriters.turn` (see :mod:`app.web.inline`), woken when the lock is handed on. The
+lock is taken when a write transaction begins (``BEGIN IMMEDIATE``) and released when its
+connection goes back to the pool (``engine.py``).
+
+Turns are fair: the event loop does not take the lock while threads wait for it, and its own
+waiters take it in the order they came, unless one gave up waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+
+Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+
+
+class SqliteWriters:
+    """The lock, the number of threads blocked on it, and the event loop's parked waiters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue = threading.Lock()  # guards the two fields below
+        self._blocked = 0
+        self._parked: deque[Waiter] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        """Block this thread up to ``timeout`` seconds for the lock; whether it was taken."""
+        with self._queue:
+            self._blocked += 1
+        try:
+            return self._lock.acquire(timeout=timeout)
+        finally:
+            with self._queue:
+                self._blocked -= 1
+
+    async def turn(self, timeout: float) -> bool:
+        """Take the lock without blocking the event loop: at once if it is free and nobody
+        waits, else when it is handed on; False after ``timeout`` seconds."""
+        with self._queue:
+            if not self._parked and self._take_if_free():
+                return True
+        return await self._wait_turn(timeout)
+
+    async def _wait_turn(self, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        waiter: Waiter | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    with self._queue:
+                        first = waiter is None
+                        if (not first or not self._parked) and self._take_if_free():
+                            return True
+                        # Parked under the queue's lock: a release cannot slip in between.
+                        waiter = (loop, loop.create_future())
+                        if first:
+                            self._parked.append(waiter)
+                        else:  # handed the turn but beaten to it: still first in line
+                            self._parked.appendleft(waiter)
+                    await waiter[1]
+        except TimeoutError:
+            with self._queue:
+                if waiter is not None and waiter in self._parked:
+                    self._parked.remove(waiter)
+            self._hand_on()  # in case the turn was handed to it as it gave up
+            return False
+
+    def _take_if_free(self) -> bool:
+        return self._blocked == 0 and self._lock.acquire(blocking=False)
+
+    def release(self) -> None:
+        """Release the lock and hand the turn to the first parked waiter, if any."""
+        self._lock.release()
+        self._hand_on()
+
+    def _hand_on(self) -> None:
+        with self._queue:
+            if not self._parked:
+                return
+            loop, future = self._parked.popleft()
+        try:
+            loop.call_soon_threadsafe(self._wake, future)
+        except RuntimeError:  # its loop has closed
+            self._hand_on()
+
+    def _wake(self, future: asyncio.Future[None]) -> None:
+        if future.done():  # it stopped waiting: the turn passes on
+            self._hand_on()
+        else:
+            future.set_result(None)
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+
+_SPENT = SqliteWriters()
+"""Stands in :data:`_CLAIMED` for a claimed lock that a transaction has taken over."""
+_CLAIMED: ContextVar[SqliteWriters | None] = ContextVar("accord_claimed_writer", default=None)
+"""The lock :func:`claimed` holds for this context, until a ``BEGIN IMMEDIATE`` of the same
+context takes it over (then :data:`_SPENT`)."""
+
+
+def take_claimed(writers: SqliteWriters) -> bool:
+    """For a ``BEGIN IMMEDIATE``: take over the lock this context claimed (True), or False if it
+    claimed none. A second one in the same claim raises RuntimeError: it would wait for the
+    lock, which is what the claim's holder must not do."""
+    held = _CLAIMED.get()
+    if held is _SPENT:
+        raise RuntimeError("a claimed SQLite writer runs one write transaction only")
+    if held is not writers:
+        return False
+    _CLAIMED.set(_SPENT)
+    return True
+
+
+@asynccontextmanager
+async def claimed(writers: SqliteWriters | None, timeout: float) -> AsyncIterator[bool]:
+    """Wait for the lock on the event loop (yields whether it was taken: never for other
+    databases, or after ``timeout`` seconds). Inside the block the next ``BEGIN IMMEDIATE`` of
+    this context takes the lock over, and releases it as every write transaction does; if none
+    began, the block releases it at its end. The block itself must not await: nobody else
+    writes while it holds the lock."""
+    if writers is None or not await writers.turn(timeout):
+        yield False
+        return
+    token = _CLAIMED.set(writers)
+    try:
+        yield True
+    finally:
+        if _CLAIMED.get() is writers:  # never taken over
+            writers.release()
+        _CLAIMED.reset(token)
