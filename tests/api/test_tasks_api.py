@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from app.db.base import utcnow
 from app.db.engine import make_session_factory, session_scope
 from app.db.models import Annotation, ApiToken, Assignment, AuditEvent, User
+from tests.aio import run_async
 from tests.apps import commit_user, make_token
 from tests.factories import make_project
 
@@ -288,7 +289,7 @@ def test_a_lease_waiting_for_another_writer_does_not_hold_up_the_server(
             holder.close()
             return await leasing
 
-    leased = asyncio.run(scenario())
+    leased = run_async(scenario())
     assert answered == ["health 200"]
     assert leased.status_code == 200, leased.text
     assert leased.json()["task"]["item"]["external_id"] == "r1"

@@ -17,6 +17,7 @@ from app.db.engine import (
     sqlite_write_lock,
 )
 from app.db.writers import SqliteWriters
+from tests.aio import run_async
 
 
 async def _wait_until(condition: object, what: str) -> None:
@@ -35,7 +36,7 @@ def test_the_turn_comes_at_once_when_the_lock_is_free() -> None:
         assert writers.locked()
         writers.release()
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert not writers.locked()
 
 
@@ -55,7 +56,7 @@ def test_a_busy_lock_parks_the_waiter_without_blocking_the_loop() -> None:
         assert writers.locked()
         writers.release()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_parked_waiters_take_the_lock_in_the_order_they_came() -> None:
@@ -78,7 +79,7 @@ def test_parked_waiters_take_the_lock_in_the_order_they_came() -> None:
         tasks.append(asyncio.create_task(take(5)))  # comes last, while the first is handed on
         await asyncio.gather(*tasks)
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert order == [0, 1, 2, 3, 4, 5]
     assert not writers.locked()
 
@@ -103,7 +104,7 @@ def test_the_loop_does_not_overtake_a_thread_waiting_for_the_lock() -> None:
         writers.release()
         await asyncio.to_thread(thread.join)
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert took == ["thread", "loop"]
 
 
@@ -119,7 +120,7 @@ def test_a_waiter_gives_up_after_its_timeout_and_passes_its_turn_on() -> None:
         assert await later
         writers.release()
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert not writers.locked()
 
 
@@ -148,7 +149,7 @@ def test_a_claim_passes_to_one_write_transaction_and_is_freed_with_it(tmp_path: 
         assert not lock.locked()
 
     try:
-        asyncio.run(scenario())
+        run_async(scenario())
     finally:
         engine.dispose()
 
@@ -160,5 +161,5 @@ def test_postgresql_engines_are_never_claimed() -> None:
         async with claim_sqlite_writer(engine) as claimed:
             return claimed
 
-    assert asyncio.run(scenario()) is False
+    assert run_async(scenario()) is False
     engine.dispose()
