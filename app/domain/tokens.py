@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.db.base import utcnow
@@ -140,13 +140,14 @@ class TouchDue(Exception):
     recorded: resolve it again where writing is allowed."""
 
 
-def resolve_token(session: Session, raw: str, *, may_write: bool = True) -> TokenGrant:
+def resolve_token(session: Session | Connection, raw: str, *, may_write: bool = True) -> TokenGrant:
     """The grant for a presented bearer token, or Unauthenticated saying why not.
 
     The token's last use is recorded at most once a minute; with ``may_write=False`` a due
     record raises TouchDue instead (the caller cannot wait for a write lock). The grant's user
     is detached (as if loaded by a session since closed): it outlives the transaction that
-    checked the token and is only read.
+    checked the token and is only read. Every statement here is Core, so a plain connection
+    serves as well as a session (and costs less: the guard checks a token per request).
     """
     rows = session.execute(_TOKEN_WITH_USER, {"token_hash": digest(raw.strip())}).all()
     if not rows:

@@ -120,8 +120,8 @@ async def _grant(state: State, raw: str, scope: str) -> TokenGrant:
     a handler thread when the read must wait or the token's last use is due to be written."""
     if reads_inline(state):
         try:
-            with session_scope(state.session_factory) as session:
-                grant = resolve_token(session, raw, may_write=False)
+            with state.engine.connect() as connection:
+                grant = resolve_token(connection, raw, may_write=False)
             require_scope(grant, scope)
             return grant
         except TouchDue:
