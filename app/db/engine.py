@@ -44,8 +44,6 @@ READ_BATCH_ROWS = 65_536
 _BEGIN_OPTION = "accord_sqlite_begin"
 WRITE_LOCK = "accord_write_lock"
 _WRITES = frozenset({"INSERT", "UPDATE", "DELETE"})
-
-
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, SqliteWriters] = weakref.WeakKeyDictionary()
 
 

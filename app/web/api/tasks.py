@@ -215,7 +215,7 @@ class TasksApi(Controller):
     """Leasing, submitting and skipping tasks through the JSON API.
 
     The three calls of the labeling loop run where :func:`~app.web.inline.run_write` puts them
-    (on the event loop when SQLite's writer lock is free).
+    (on SQLite, on the event loop once it holds the writer lock).
     """
 
     path = "/api/v1"
