@@ -31,12 +31,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
 
 from app.db.bulk_read import WROTE, open_reader, read_bulk
-from app.db.writers import SqliteWriters, claimed, take_claimed
+from app.db.writers import SqliteWriters, WriterBusy, claimed, take_claimed
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_BATCH_ROWS = 65_536
@@ -106,15 +107,23 @@ def _tune_sqlite(engine: Engine) -> None:
     # the wait; past it SQLite's busy timeout still protects the data.
     writers = _WRITE_LOCKS[engine] = SqliteWriters()
 
+    # The event loop's claimed transaction must not wait for SQLite's lock either, which another
+    # process (a second web process, a CLI command) may hold: it begins with SQLite's busy
+    # timeout off, and WriterBusy sends its work to a thread, which may wait.
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         statement = conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN")
+        claimed = False
         if statement == "BEGIN IMMEDIATE" and not conn.info.get(WRITE_LOCK):
-            conn.info[WRITE_LOCK] = take_claimed(writers) or writers.acquire(
+            claimed = take_claimed(writers)
+            conn.info[WRITE_LOCK] = claimed or writers.acquire(
                 timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
             )
         try:
-            conn.exec_driver_sql(statement)
+            if claimed:
+                _begin_without_waiting(conn, statement)
+            else:
+                conn.exec_driver_sql(statement)
         except BaseException:
             _release_writer(conn.info)
             raise
@@ -126,6 +135,20 @@ def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
         _release_writer(record.info)
+
+
+def _begin_without_waiting(conn: Any, statement: str) -> None:
+    """Begin at once or raise WriterBusy (SQLite's lock is another process's)."""
+    driver = conn.connection.driver_connection
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        conn.exec_driver_sql(statement)
+    except OperationalError as exc:
+        if "locked" not in str(exc.orig) and "busy" not in str(exc.orig):
+            raise
+        raise WriterBusy("another process is writing to the SQLite file") from exc
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def sqlite_write_lock(engine: Engine) -> SqliteWriters | None:

@@ -103,6 +103,11 @@ class SqliteWriters:
         return self._lock.locked()
 
 
+class WriterBusy(Exception):
+    """A claimed write transaction could not begin without waiting: another process holds
+    SQLite's own lock. Nothing was done; run the work where it may wait."""
+
+
 _SPENT = SqliteWriters()
 """Stands in :data:`_CLAIMED` for a claimed lock that a transaction has taken over."""
 _CLAIMED: ContextVar[SqliteWriters | None] = ContextVar("accord_claimed_writer", default=None)

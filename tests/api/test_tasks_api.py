@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import timedelta
 from typing import Any
 
@@ -293,3 +294,40 @@ def test_a_lease_waiting_for_another_writer_does_not_hold_up_the_server(
     assert answered == ["health 200"]
     assert leased.status_code == 200, leased.text
     assert leased.json()["task"]["item"]["external_id"] == "r1"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_lease_waits_for_another_process_writing_to_sqlite_without_holding_up_the_server(
+    app: Litestar, client: TestClient[Litestar], team: dict[str, dict[str, str]], database_url: str
+) -> None:
+    # Given a token in use, and another process (here: a connection outside the app's engine,
+    # so outside its writer queue) holding SQLite's own write lock
+    with session_scope(make_session_factory(app.state.engine)) as s:
+        s.execute(update(ApiToken).values(last_used_at=utcnow()))
+    other = sqlite3.connect(
+        database_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
+    )
+    other.execute("BEGIN IMMEDIATE")
+    answered: list[str] = []
+
+    async def scenario() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as ac:
+            leasing = asyncio.create_task(
+                ac.post("/api/v1/projects/reviews/tasks/next", headers=team["ann"])
+            )
+            await asyncio.sleep(0.2)
+            # When the server is asked something else meanwhile, it answers
+            health = await ac.get("/healthz")
+            answered.append(f"health {health.status_code}")
+            assert not leasing.done()
+            # and the lease goes through once the other process commits
+            other.execute("COMMIT")
+            return await leasing
+
+    try:
+        leased = run_async(scenario())
+    finally:
+        other.close()
+    assert answered == ["health 200"]
+    assert leased.status_code == 200, leased.text
