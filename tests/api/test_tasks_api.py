@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -258,40 +259,49 @@ def test_tokens_need_the_work_scope_and_the_project(
     assert next_task(client, make_token(app, "eve@example.test")).status_code == 404
 
 
-def test_a_lease_waiting_for_another_writer_does_not_hold_up_the_server(
-    app: Litestar, client: TestClient[Litestar], team: dict[str, dict[str, str]]
-) -> None:
-    # Given a token in use (its last use needs no recording for a while)
+def lease_while_a_writer_holds(
+    app: Litestar, team: dict[str, dict[str, str]], hold: Callable[[], Callable[[], None]]
+) -> tuple[str, httpx.Response]:
+    """Ask for ann's next task while another writer (``hold()`` starts it and returns its
+    release) holds what the lease needs; meanwhile ask the server for its health, check the
+    lease still waits, then release the writer. The health answer, and the lease's."""
+    # The token was used just now: the guard has no last use to record.
     with session_scope(make_session_factory(app.state.engine)) as s:
         s.execute(update(ApiToken).values(last_used_at=utcnow()))
-    # and another writer holding what a lease needs: SQLite's writer lock (on SQLite the
-    # labeling loop runs on the event loop), or the annotator's row (PostgreSQL)
-    holder = make_session_factory(app.state.engine, immediate=True)()
-    holder.execute(
-        select(User.id).where(User.email == "ann@example.test").with_for_update()
-        if app.state.engine.dialect.name == "postgresql"
-        else select(User.id).where(User.email == "ann@example.test")
-    )
-    answered: list[str] = []
+    release = hold()
 
-    async def scenario() -> httpx.Response:
+    async def scenario() -> tuple[str, httpx.Response]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as ac:
             leasing = asyncio.create_task(
                 ac.post("/api/v1/projects/reviews/tasks/next", headers=team["ann"])
             )
             await asyncio.sleep(0.2)
-            # When the server is asked something else meanwhile, it answers
-            health = await ac.get("/healthz")
-            answered.append(f"health {health.status_code}")
-            assert not leasing.done()  # the lease still waits for the writer
-            # and once the writer is done, the lease goes through
-            holder.commit()
-            holder.close()
-            return await leasing
+            health = await ac.get("/healthz")  # answered while the lease waits
+            assert not leasing.done()
+            release()
+            return f"health {health.status_code}", await leasing
 
-    leased = run_async(scenario())
-    assert answered == ["health 200"]
+    return run_async(scenario())
+
+
+def test_a_lease_waiting_for_another_writer_does_not_hold_up_the_server(
+    app: Litestar, client: TestClient[Litestar], team: dict[str, dict[str, str]]
+) -> None:
+    # Given another writer holding what a lease needs: SQLite's writer lock (on SQLite the
+    # labeling loop runs on the event loop), or the annotator's row (PostgreSQL)
+    def hold() -> Callable[[], None]:
+        holder = make_session_factory(app.state.engine, immediate=True)()
+        holder.execute(
+            select(User.id).where(User.email == "ann@example.test").with_for_update()
+            if app.state.engine.dialect.name == "postgresql"
+            else select(User.id).where(User.email == "ann@example.test")
+        )
+        return holder.close
+
+    # When a lease waits for it, the server still answers, and the lease goes through after
+    health, leased = lease_while_a_writer_holds(app, team, hold)
+    assert health == "health 200"
     assert leased.status_code == 200, leased.text
     assert leased.json()["task"]["item"]["external_id"] == "r1"
 
@@ -300,34 +310,24 @@ def test_a_lease_waiting_for_another_writer_does_not_hold_up_the_server(
 def test_a_lease_waits_for_another_process_writing_to_sqlite_without_holding_up_the_server(
     app: Litestar, client: TestClient[Litestar], team: dict[str, dict[str, str]], database_url: str
 ) -> None:
-    # Given a token in use, and another process (here: a connection outside the app's engine,
-    # so outside its writer queue) holding SQLite's own write lock
-    with session_scope(make_session_factory(app.state.engine)) as s:
-        s.execute(update(ApiToken).values(last_used_at=utcnow()))
+    # Given another process (here: a connection outside the app's engine, so outside its
+    # writer queue) holding SQLite's own write lock
     other = sqlite3.connect(
         database_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
     )
-    other.execute("BEGIN IMMEDIATE")
-    answered: list[str] = []
 
-    async def scenario() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as ac:
-            leasing = asyncio.create_task(
-                ac.post("/api/v1/projects/reviews/tasks/next", headers=team["ann"])
-            )
-            await asyncio.sleep(0.2)
-            # When the server is asked something else meanwhile, it answers
-            health = await ac.get("/healthz")
-            answered.append(f"health {health.status_code}")
-            assert not leasing.done()
-            # and the lease goes through once the other process commits
+    def hold() -> Callable[[], None]:
+        other.execute("BEGIN IMMEDIATE")
+
+        def release() -> None:
             other.execute("COMMIT")
-            return await leasing
+
+        return release
 
     try:
-        leased = run_async(scenario())
+        # When a lease waits for it, the server still answers, and the lease goes through after
+        health, leased = lease_while_a_writer_holds(app, team, hold)
     finally:
         other.close()
-    assert answered == ["health 200"]
+    assert health == "health 200"
     assert leased.status_code == 200, leased.text
