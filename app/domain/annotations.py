@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.engine import dialect_insert
-from app.db.models import Annotation, AnnotationTag, ItemTag, SpecVersion, Tag, User
+from app.db.models import Annotation, AnnotationTag, ItemTag, Tag, User
 from app.domain.assignment import annotator_assignment, require_live_lease
 from app.domain.audit import record_event
 from app.domain.errors import Forbidden, InvalidInput
@@ -23,7 +23,7 @@ from app.domain.gold_grading import grade_gold_check
 from app.domain.plain_rows import insert_object, update_object
 from app.domain.projects import can_reach, project_of_member
 from app.domain.stats import recount_soon
-from app.domain.values import validate_value
+from app.domain.values import spec_values, validate_value
 
 MAX_COMMENT_CHARS = 2000
 MAX_TAGS = 20
@@ -92,8 +92,7 @@ def submit_assignment(
     assignment = annotator_assignment(session, assignment_id, annotator, lock=True)
     require_live_lease(assignment, now)
     project = project_of_member(session, assignment.project_id, annotator)
-    spec = session.get(SpecVersion, assignment.spec_version_id)
-    assert spec is not None  # the foreign key guarantees it
+    spec = spec_values(session, assignment.spec_version_id)
     if not can_reach(session, annotator, project):
         raise Forbidden("only active members of the project may submit its work")
     errors = _check_inputs(tags, comment, duration_ms, source)
@@ -111,7 +110,7 @@ def submit_assignment(
         project_id=project.id,
         item_id=assignment.item_id,
         user_id=annotator.id,
-        spec_version_id=spec.id,
+        spec_version_id=assignment.spec_version_id,
         label_round=assignment.label_round,
         assignment_id=assignment.id,
         value=canonical,

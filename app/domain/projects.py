@@ -16,6 +16,7 @@ from app.db.models import Membership, Project, SpecLabel, SpecRule, SpecVersion,
 from app.db.models.projects import TASK_KINDS
 from app.domain.audit import record_event
 from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.values import SPEC_VALUES
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -241,7 +242,8 @@ _SPEC_WITH_LABELS = (
     .options(joinedload(SpecVersion.labels))
 )
 CURRENT_SPECS = "accord_current_specs"
-"""``session.info`` key: the current spec per project id, remembered for one transaction."""
+"""``session.info`` key: the current spec per project id, remembered for one transaction (as
+are memberships, :data:`REACH`, and :func:`app.domain.values.spec_values`)."""
 
 
 REACH = "accord_reach"
@@ -252,6 +254,7 @@ def _forget_current_specs(session: Session, transaction: SessionTransaction) -> 
     if transaction.parent is None:  # the outermost transaction ended (not a savepoint)
         session.info.pop(CURRENT_SPECS, None)
         session.info.pop(REACH, None)
+        session.info.pop(SPEC_VALUES, None)
 
 
 if not event.contains(Session, "after_transaction_end", _forget_current_specs):

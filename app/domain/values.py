@@ -3,13 +3,93 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
-from app.db.models import SpecVersion
-from app.domain.errors import InvalidInput
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import Session
+
+from app.db.models import SpecLabel, SpecVersion
+from app.domain.errors import InvalidInput, NotFound
 
 
-def validate_value(kind: str, spec: SpecVersion, value: Any, *, field: str = "value") -> Any:
+class _Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+class ValueRules(Protocol):
+    """What checking a value needs of a spec version: a :class:`SpecVersion`, or the
+    :class:`SpecValues` the labeling loop reads."""
+
+    @property
+    def number(self) -> int: ...
+
+    @property
+    def labels(self) -> Sequence[_Keyed]: ...
+
+    @property
+    def scale_min(self) -> float | None: ...
+
+    @property
+    def scale_max(self) -> float | None: ...
+
+    @property
+    def scale_step(self) -> float | None: ...
+
+
+@dataclass(frozen=True)
+class LabelKey:
+    key: str
+
+
+@dataclass(frozen=True)
+class SpecValues:
+    """A spec version's number, label keys (in order) and numeric scale: all a submission is
+    checked against, read without loading the version and its labels as ORM objects (which
+    cost the labeling loop more than any other read of a submission)."""
+
+    number: int
+    labels: tuple[LabelKey, ...]
+    scale_min: float | None
+    scale_max: float | None
+    scale_step: float | None
+
+
+_VERSIONS = cast(Table, SpecVersion.__table__)
+_LABELS = cast(Table, SpecLabel.__table__)
+_SPEC_VALUES = (
+    select(
+        _VERSIONS.c.number,
+        _VERSIONS.c.scale_min,
+        _VERSIONS.c.scale_max,
+        _VERSIONS.c.scale_step,
+        _LABELS.c.key,
+    )
+    .outerjoin(_LABELS, _LABELS.c.spec_version_id == _VERSIONS.c.id)
+    .where(_VERSIONS.c.id == bindparam("spec_version_id"))
+    .order_by(_LABELS.c.position)
+)
+SPEC_VALUES = "accord_spec_values"
+"""``session.info`` key: :class:`SpecValues` by version id, kept for one transaction."""
+
+
+def spec_values(session: Session, spec_version_id: int) -> SpecValues:
+    """The version's :class:`SpecValues` (remembered until the transaction ends), or NotFound."""
+    remembered: dict[int, SpecValues] = session.info.setdefault(SPEC_VALUES, {})
+    found = remembered.get(spec_version_id)
+    if found is None:
+        rows = session.execute(_SPEC_VALUES, {"spec_version_id": spec_version_id}).all()
+        if not rows:
+            raise NotFound(f"no spec version with id {spec_version_id}")
+        number, low, high, step, _ = rows[0]
+        keys = tuple(LabelKey(key) for *_, key in rows if key is not None)
+        found = remembered[spec_version_id] = SpecValues(number, keys, low, high, step)
+    return found
+
+
+def validate_value(kind: str, spec: ValueRules, value: Any, *, field: str = "value") -> Any:
     """Return the value in canonical form, or raise InvalidInput naming ``field``.
 
     ``single_choice`` and ``ordinal`` take one label key; ``multi_choice`` a list of distinct

@@ -28,9 +28,9 @@ from app.domain.assignment import (
 )
 from app.domain.errors import NotFound
 from app.domain.items import item_external_id
-from app.domain.projects import spec_version
 from app.domain.task_view import describe_task
 from app.domain.tokens import TokenGrant
+from app.domain.values import spec_values
 from app.web.api.projects import project_for
 from app.web.api.schemas import RuleIn
 from app.web.auth import token_scope
@@ -175,8 +175,6 @@ def _next_task(db: Session, grant: TokenGrant, slug: str) -> Response[TaskEnvelo
 
 def _submit(db: Session, grant: TokenGrant, task_id: int, data: SubmitIn) -> SubmittedOut:
     task = _own_task(db, grant, task_id)
-    # Held here so the domain finds it in the identity map and the answer needs no reload.
-    spec = spec_version(db, task.spec_version_id)
     annotation = submit_assignment(
         db,
         task_id,
@@ -192,7 +190,7 @@ def _submit(db: Session, grant: TokenGrant, task_id: int, data: SubmitIn) -> Sub
         id=annotation.id,
         task_id=task_id,
         item=item_external_id(db, task.item_id),
-        spec_version=spec.number,
+        spec_version=spec_values(db, task.spec_version_id).number,  # read by the submission
         value=annotation.value,
         tags=sorted(set(data.tags or [])),  # just recorded: all of them, no more
         unclear=annotation.unclear,
