@@ -41,6 +41,8 @@ class ValueRules(Protocol):
 
 @dataclass(frozen=True)
 class LabelKey:
+    """A label of :class:`SpecValues`: only its key."""
+
     key: str
 
 

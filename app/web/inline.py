@@ -2,10 +2,10 @@
 thread elsewhere.
 
 Handlers are synchronous and run on Litestar's threads, so a slow one (an export, a dashboard)
-never holds up the others. For the labeling loop's requests on SQLite that costs more than the
-work: a next or submit is a few milliseconds of statements under the process's writer lock
-(every write transaction of the process waits in that one queue anyway), and the hop to a
-thread and back, with threads taking turns at the interpreter, added about half as much again.
+never holds up the others. For the labeling loop's requests on SQLite that has a price: a next
+or submit is a few milliseconds of statements under the process's writer lock (every write
+transaction of the process waits in that one queue anyway), and the hop to a thread and back,
+with threads taking turns at the interpreter, added about a third as much again.
 So the loop's transaction runs right on the event loop once it holds the writer lock: the event
 loop waits its turn without blocking (:meth:`app.db.writers.SqliteWriters.turn`), after the
 threads already waiting (an import, a job), and nothing in the transaction can wait (SQLite in
