@@ -68,11 +68,15 @@ class SqliteWriters:
                         else:  # handed the turn but beaten to it: still first in line
                             self._parked.appendleft(waiter)
                     await waiter[1]
-        except TimeoutError:
+        except (TimeoutError, asyncio.CancelledError) as stopped:
+            # Given up (or the request was cancelled): leave the line, and pass on the turn in
+            # case it was handed to this waiter as it stopped.
             with self._queue:
                 if waiter is not None and waiter in self._parked:
                     self._parked.remove(waiter)
-            self._hand_on()  # in case the turn was handed to it as it gave up
+            self._hand_on()
+            if isinstance(stopped, asyncio.CancelledError):
+                raise
             return False
 
     def _take_if_free(self) -> bool:

@@ -4,6 +4,7 @@ order, never ahead of a waiting thread, and given to exactly one write transacti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from pathlib import Path
 
@@ -119,6 +120,26 @@ def test_a_waiter_gives_up_after_its_timeout_and_passes_its_turn_on() -> None:
         writers.release()
         assert await later
         writers.release()
+
+    run_async(scenario())
+    assert not writers.locked()
+
+
+def test_a_waiter_cancelled_as_its_turn_comes_passes_the_turn_on() -> None:
+    writers = SqliteWriters()
+    assert writers.acquire(timeout=1)
+
+    async def scenario() -> None:
+        first = asyncio.create_task(writers.turn(timeout=5))
+        second = asyncio.create_task(writers.turn(timeout=5))
+        await asyncio.sleep(0.01)
+        writers.release()  # hands the turn to the first waiter...
+        await asyncio.sleep(0)  # (the hand-over runs)
+        first.cancel()  # ...which is cancelled before it can take it
+        assert await second  # the second still gets the lock, without waiting for a timeout
+        writers.release()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
 
     run_async(scenario())
     assert not writers.locked()
