@@ -8,6 +8,7 @@ call :func:`begin_immediate` to take the write lock up front instead of failing 
 from __future__ import annotations
 
 import io
+import sqlite3
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
@@ -113,14 +114,14 @@ def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         statement = conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN")
-        claimed = False
+        taken_over = False
         if statement == "BEGIN IMMEDIATE" and not conn.info.get(WRITE_LOCK):
-            claimed = take_claimed(writers)
-            conn.info[WRITE_LOCK] = claimed or writers.acquire(
+            taken_over = take_claimed(writers)
+            conn.info[WRITE_LOCK] = taken_over or writers.acquire(
                 timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
             )
         try:
-            if claimed:
+            if taken_over:
                 _begin_without_waiting(conn, statement)
             else:
                 conn.exec_driver_sql(statement)
@@ -144,7 +145,7 @@ def _begin_without_waiting(conn: Any, statement: str) -> None:
     try:
         conn.exec_driver_sql(statement)
     except OperationalError as exc:
-        if "locked" not in str(exc.orig) and "busy" not in str(exc.orig):
+        if getattr(exc.orig, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
             raise
         raise WriterBusy("another process is writing to the SQLite file") from exc
     finally:

@@ -46,28 +46,17 @@ class SqliteWriters:
     async def turn(self, timeout: float) -> bool:
         """Take the lock without blocking the event loop: at once if it is free and nobody
         waits, else when it is handed on; False after ``timeout`` seconds."""
-        with self._queue:
-            if not self._parked and self._take_if_free():
-                return True
-        return await self._wait_turn(timeout)
-
-    async def _wait_turn(self, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
-        waiter: Waiter | None = None
+        waiter = self._take_or_park(loop, newcomer=True)
+        if waiter is None:
+            return True
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    with self._queue:
-                        first = waiter is None
-                        if (not first or not self._parked) and self._take_if_free():
-                            return True
-                        # Parked under the queue's lock: a release cannot slip in between.
-                        waiter = (loop, loop.create_future())
-                        if first:
-                            self._parked.append(waiter)
-                        else:  # handed the turn but beaten to it: still first in line
-                            self._parked.appendleft(waiter)
                     await waiter[1]
+                    waiter = self._take_or_park(loop, newcomer=False)
+                    if waiter is None:
+                        return True
         except (TimeoutError, asyncio.CancelledError) as stopped:
             # Given up (or the request was cancelled): leave the line, and pass on the turn in
             # case it was handed to this waiter as it stopped.
@@ -78,6 +67,20 @@ class SqliteWriters:
             if isinstance(stopped, asyncio.CancelledError):
                 raise
             return False
+
+    def _take_or_park(self, loop: asyncio.AbstractEventLoop, *, newcomer: bool) -> Waiter | None:
+        """Take the lock if it is free (a newcomer only if nobody is parked): None. Otherwise
+        park, under the queue's lock so that no release slips in between: a newcomer at the end
+        of the line, a waiter handed the turn but beaten to it at its head."""
+        with self._queue:
+            if (not newcomer or not self._parked) and self._take_if_free():
+                return None
+            waiter = (loop, loop.create_future())
+            if newcomer:
+                self._parked.append(waiter)
+            else:
+                self._parked.appendleft(waiter)
+            return waiter
 
     def _take_if_free(self) -> bool:
         return self._blocked == 0 and self._lock.acquire(blocking=False)

@@ -23,7 +23,7 @@ from app.domain.gold_grading import grade_gold_check
 from app.domain.plain_rows import insert_object, update_object
 from app.domain.projects import can_reach, project_of_member
 from app.domain.stats import recount_soon
-from app.domain.values import spec_values, validate_value
+from app.domain.values import spec_label_keys, validate_value
 
 MAX_COMMENT_CHARS = 2000
 MAX_TAGS = 20
@@ -92,7 +92,7 @@ def submit_assignment(
     assignment = annotator_assignment(session, assignment_id, annotator, lock=True)
     require_live_lease(assignment, now)
     project = project_of_member(session, assignment.project_id, annotator)
-    spec = spec_values(session, assignment.spec_version_id)
+    spec = spec_label_keys(session, assignment.spec_version_id)
     if not can_reach(session, annotator, project):
         raise Forbidden("only active members of the project may submit its work")
     errors = _check_inputs(tags, comment, duration_ms, source)

@@ -9,14 +9,13 @@ from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, event, select
 from sqlalchemy.orm import Session, SessionTransaction, joinedload
-from sqlalchemy.orm.util import identity_key
 
 from app.db.base import utcnow
 from app.db.models import Membership, Project, SpecLabel, SpecRule, SpecVersion, Tag, User
 from app.db.models.projects import TASK_KINDS
 from app.domain.audit import record_event
 from app.domain.errors import Conflict, InvalidInput, NotFound
-from app.domain.values import SPEC_VALUES
+from app.domain.values import SPEC_LABEL_KEYS
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -236,14 +235,9 @@ _CURRENT_SPEC = (
     .where(SpecVersion.project_id == bindparam("project_id"), SpecVersion.is_current)
     .options(joinedload(SpecVersion.labels))  # one statement, not two
 )
-_SPEC_WITH_LABELS = (
-    select(SpecVersion)
-    .where(SpecVersion.id == bindparam("spec_version_id"))
-    .options(joinedload(SpecVersion.labels))
-)
 CURRENT_SPECS = "accord_current_specs"
 """``session.info`` key: the current spec per project id, remembered for one transaction (as
-are memberships, :data:`REACH`, and :func:`app.domain.values.spec_values`)."""
+are memberships, :data:`REACH`, and :func:`app.domain.values.spec_label_keys`)."""
 
 
 REACH = "accord_reach"
@@ -254,7 +248,7 @@ def _forget_current_specs(session: Session, transaction: SessionTransaction) -> 
     if transaction.parent is None:  # the outermost transaction ended (not a savepoint)
         session.info.pop(CURRENT_SPECS, None)
         session.info.pop(REACH, None)
-        session.info.pop(SPEC_VALUES, None)
+        session.info.pop(SPEC_LABEL_KEYS, None)
 
 
 if not event.contains(Session, "after_transaction_end", _forget_current_specs):
@@ -276,21 +270,6 @@ def current_spec(session: Session, project: Project) -> SpecVersion:
     if spec is None:
         raise NotFound(f"project {project.slug!r} has no published spec")
     remembered[project.id] = spec
-    return spec
-
-
-def spec_version(session: Session, spec_version_id: int) -> SpecVersion:
-    """A spec version (one the session holds, else read with its labels in one statement)."""
-    held = session.identity_map.get(identity_key(SpecVersion, spec_version_id))
-    if held is not None:
-        return held
-    spec = (
-        session.scalars(_SPEC_WITH_LABELS, {"spec_version_id": spec_version_id})
-        .unique()
-        .one_or_none()
-    )
-    if spec is None:
-        raise NotFound(f"no spec version with id {spec_version_id}")
     return spec
 
 

@@ -19,9 +19,9 @@ class _Keyed(Protocol):
     def key(self) -> str: ...
 
 
-class ValueRules(Protocol):
+class LabelsAndScale(Protocol):
     """What checking a value needs of a spec version: a :class:`SpecVersion`, or the
-    :class:`SpecValues` the labeling loop reads."""
+    :class:`SpecLabelKeys` the labeling loop reads."""
 
     @property
     def number(self) -> int: ...
@@ -41,13 +41,13 @@ class ValueRules(Protocol):
 
 @dataclass(frozen=True)
 class LabelKey:
-    """A label of :class:`SpecValues`: only its key."""
+    """A label of :class:`SpecLabelKeys`: only its key."""
 
     key: str
 
 
 @dataclass(frozen=True)
-class SpecValues:
+class SpecLabelKeys:
     """A spec version's number, label keys (in order) and numeric scale: all a submission is
     checked against, read without loading the version and its labels as ORM objects (which
     cost the labeling loop more than any other read of a submission)."""
@@ -61,7 +61,7 @@ class SpecValues:
 
 _VERSIONS = cast(Table, SpecVersion.__table__)
 _LABELS = cast(Table, SpecLabel.__table__)
-_SPEC_VALUES = (
+_SPEC_LABEL_KEYS = (
     select(
         _VERSIONS.c.number,
         _VERSIONS.c.scale_min,
@@ -73,25 +73,25 @@ _SPEC_VALUES = (
     .where(_VERSIONS.c.id == bindparam("spec_version_id"))
     .order_by(_LABELS.c.position)
 )
-SPEC_VALUES = "accord_spec_values"
-"""``session.info`` key: :class:`SpecValues` by version id, kept for one transaction."""
+SPEC_LABEL_KEYS = "accord_spec_label_keys"
+"""``session.info`` key: :class:`SpecLabelKeys` by version id, kept for one transaction."""
 
 
-def spec_values(session: Session, spec_version_id: int) -> SpecValues:
-    """The version's :class:`SpecValues` (remembered until the transaction ends), or NotFound."""
-    remembered: dict[int, SpecValues] = session.info.setdefault(SPEC_VALUES, {})
+def spec_label_keys(session: Session, spec_version_id: int) -> SpecLabelKeys:
+    """The version's :class:`SpecLabelKeys` (remembered until the transaction ends), or NotFound."""
+    remembered: dict[int, SpecLabelKeys] = session.info.setdefault(SPEC_LABEL_KEYS, {})
     found = remembered.get(spec_version_id)
     if found is None:
-        rows = session.execute(_SPEC_VALUES, {"spec_version_id": spec_version_id}).all()
+        rows = session.execute(_SPEC_LABEL_KEYS, {"spec_version_id": spec_version_id}).all()
         if not rows:
             raise NotFound(f"no spec version with id {spec_version_id}")
         number, low, high, step, _ = rows[0]
         keys = tuple(LabelKey(key) for *_, key in rows if key is not None)
-        found = remembered[spec_version_id] = SpecValues(number, keys, low, high, step)
+        found = remembered[spec_version_id] = SpecLabelKeys(number, keys, low, high, step)
     return found
 
 
-def validate_value(kind: str, spec: ValueRules, value: Any, *, field: str = "value") -> Any:
+def validate_value(kind: str, spec: LabelsAndScale, value: Any, *, field: str = "value") -> Any:
     """Return the value in canonical form, or raise InvalidInput naming ``field``.
 
     ``single_choice`` and ``ordinal`` take one label key; ``multi_choice`` a list of distinct

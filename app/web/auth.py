@@ -21,6 +21,7 @@ from litestar.concurrency import sync_to_thread
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -106,13 +107,16 @@ def _resolve_viewer(state: State, raw: str, hours: int) -> Viewer | None:
     return _read_then_maybe_write(state, work)
 
 
-def _resolve_grant(state: State, raw: str, scope: str) -> TokenGrant:
-    def work(session: Session) -> TokenGrant:
-        grant = resolve_token(session, raw)
-        require_scope(grant, scope)
-        return grant
+def _token_grant(
+    db: Session | Connection, raw: str, scope: str, *, may_write: bool = True
+) -> TokenGrant:
+    grant = resolve_token(db, raw, may_write=may_write)
+    require_scope(grant, scope)
+    return grant
 
-    return _read_then_maybe_write(state, work)
+
+def _resolve_grant(state: State, raw: str, scope: str) -> TokenGrant:
+    return _read_then_maybe_write(state, lambda session: _token_grant(session, raw, scope))
 
 
 async def _grant(state: State, raw: str, scope: str) -> TokenGrant:
@@ -121,9 +125,7 @@ async def _grant(state: State, raw: str, scope: str) -> TokenGrant:
     if reads_inline(state):
         try:
             with state.engine.connect() as connection:
-                grant = resolve_token(connection, raw, may_write=False)
-            require_scope(grant, scope)
-            return grant
+                return _token_grant(connection, raw, scope, may_write=False)
         except TouchDue:
             pass
     return await sync_to_thread(_resolve_grant, state, raw, scope)

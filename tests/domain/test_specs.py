@@ -16,7 +16,7 @@ from app.db.engine import begin_immediate, make_session_factory, session_scope
 from app.db.models import AuditEvent, Job, Project, SpecLabel, SpecRule, SpecVersion, Tag, User
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.outbox import run_job
-from app.domain.projects import current_spec, get_project, spec_version
+from app.domain.projects import current_spec, get_project
 from app.domain.specs import (
     create_draft,
     diff_specs,
@@ -26,6 +26,7 @@ from app.domain.specs import (
     spec_snapshot,
     update_draft,
 )
+from app.domain.values import spec_label_keys
 from app.jobs.actors import HANDLERS
 from tests.factories import make_project, make_user
 
@@ -527,7 +528,7 @@ def test_the_spec_published_job_records_what_changed(session: Session) -> None:
     assert summary["labels_added"] == [] and summary["guidelines_changed"] is False
 
 
-def test_a_spec_version_is_read_with_its_labels_or_taken_from_the_session(
+def test_a_spec_versions_label_keys_are_read_in_one_statement_and_kept_for_the_transaction(
     session: Session, engine: Engine
 ) -> None:
     # Given a project's published version the session no longer holds
@@ -542,15 +543,15 @@ def test_a_spec_version_is_read_with_its_labels_or_taken_from_the_session(
 
     event.listen(engine, "before_cursor_execute", record)
     try:
-        # When it is asked for: one statement brings the version and its labels
-        spec = spec_version(session, spec_id)
+        # When it is asked for: one statement brings the version and its label keys
+        spec = spec_label_keys(session, spec_id)
         keys = [label.key for label in spec.labels]
-        # And asking again reuses the session's copy
-        assert spec_version(session, spec_id) is spec
+        # And asking again in the transaction reuses what was read
+        assert spec_label_keys(session, spec_id) is spec
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert keys == ["positive", "negative", "neutral"]
     assert len(statements) == 1
     # An unknown id is NotFound
     with pytest.raises(NotFound):
-        spec_version(session, spec_id + 1000)
+        spec_label_keys(session, spec_id + 1000)

@@ -30,7 +30,7 @@ from app.domain.errors import NotFound
 from app.domain.items import item_external_id
 from app.domain.task_view import describe_task
 from app.domain.tokens import TokenGrant
-from app.domain.values import spec_values
+from app.domain.values import spec_label_keys
 from app.web.api.projects import project_for
 from app.web.api.schemas import RuleIn
 from app.web.auth import token_scope
@@ -190,7 +190,7 @@ def _submit(db: Session, grant: TokenGrant, task_id: int, data: SubmitIn) -> Sub
         id=annotation.id,
         task_id=task_id,
         item=item_external_id(db, task.item_id),
-        spec_version=spec_values(db, task.spec_version_id).number,  # read by the submission
+        spec_version=spec_label_keys(db, task.spec_version_id).number,  # read by the submission
         value=annotation.value,
         tags=sorted(set(data.tags or [])),  # just recorded: all of them, no more
         unclear=annotation.unclear,
