@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
 
 from app.db.bulk_read import WROTE, open_reader, read_bulk
+from app.db.process_lock import ProcessLock
 from app.db.writers import SqliteWriters, WriterBusy, claimed, take_claimed
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -106,7 +107,7 @@ def _tune_sqlite(engine: Engine) -> None:
     # connection goes back to the pool, i.e. after COMMIT or ROLLBACK has completed (the
     # connection-level commit event fires before the COMMIT is sent). The timeout only bounds
     # the wait; past it SQLite's busy timeout still protects the data.
-    writers = _WRITE_LOCKS[engine] = SqliteWriters()
+    writers = _WRITE_LOCKS[engine] = SqliteWriters(_process_lock(engine))
 
     # The event loop's claimed transaction must not wait for SQLite's lock either, which another
     # process (a second web process, a CLI command) may hold: it begins with SQLite's busy
@@ -136,6 +137,15 @@ def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
         _release_writer(record.info)
+
+
+def _process_lock(engine: Engine) -> ProcessLock | None:
+    """The lock shared with other processes on the same file: a file beside it (none for a
+    database only this process can open)."""
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return ProcessLock(f"{database}-writer.lock")
 
 
 def _begin_without_waiting(conn: Any, statement: str) -> None:
@@ -199,6 +209,8 @@ def make_session_factory(engine: Engine, *, immediate: bool = False) -> sessionm
     bind = engine
     if immediate and engine.dialect.name == "sqlite":
         bind = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        if engine in _WRITE_LOCKS:  # the same lock, looked up by the sessions' bind
+            _WRITE_LOCKS[bind] = _WRITE_LOCKS[engine]
     return sessionmaker(bind=bind, expire_on_commit=False)
 
 

@@ -10,42 +10,117 @@ connection goes back to the pool (``engine.py``).
 
 Turns are fair: the event loop does not take the lock while threads wait for it, and its own
 waiters take it in the order they came, unless one gave up waiting.
+
+Other processes writing to the same file (more web processes, a CLI command) queue with this
+one on a :class:`~app.db.process_lock.ProcessLock`, which the holder of this lock takes next:
+a thread blocks for it, the event loop awaits it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
+from app.db.process_lock import ProcessLock
+
+log = logging.getLogger(__name__)
+
 Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
 class SqliteWriters:
-    """The lock, the number of threads blocked on it, and the event loop's parked waiters."""
+    """The lock, the number of threads blocked on it, the event loop's parked waiters, and the
+    lock shared with other processes (None for a database no other process can open)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: ProcessLock | None = None) -> None:
+        self._shared = shared
+        self._shared_fd: int | None = None  # set while the holder holds the shared lock too
         self._lock = threading.Lock()
         self._queue = threading.Lock()  # guards the two fields below
         self._blocked = 0
         self._parked: deque[Waiter] = deque()
 
     def acquire(self, timeout: float) -> bool:
-        """Block this thread up to ``timeout`` seconds for the lock; whether it was taken."""
+        """Block this thread up to ``timeout`` seconds for the lock, then as long again for the
+        other processes' turn; whether both were taken."""
         with self._queue:
             self._blocked += 1
         try:
-            return self._lock.acquire(timeout=timeout)
+            if not self._lock.acquire(timeout=timeout):
+                return False
         finally:
             with self._queue:
                 self._blocked -= 1
+        try:
+            taken = self._share(timeout)
+        except BaseException:
+            self.release()
+            raise
+        if not taken:
+            self.release()
+        return taken
 
     async def turn(self, timeout: float) -> bool:
         """Take the lock without blocking the event loop: at once if it is free and nobody
-        waits, else when it is handed on; False after ``timeout`` seconds."""
+        waits, else when it is handed on, and then the other processes' turn; False when
+        either took over ``timeout`` seconds."""
+        if not await self._local_turn(timeout):
+            return False
+        try:
+            taken = await self._share_async(timeout)
+        except BaseException:
+            self.release()
+            raise
+        if not taken:
+            self.release()
+        return taken
+
+    def _shared_now(self) -> bool | None:
+        """Take the shared lock if it is free (True), None if another process holds it."""
+        if self._shared is None:
+            return True
+        try:
+            self._shared_fd = self._shared.try_acquire()
+        except OSError as exc:  # e.g. a read-only directory: SQLite's busy handler remains
+            log.warning(
+                "cannot use %s (%s); writers of other processes will poll", self._shared.path, exc
+            )
+            self._shared = None
+            return True
+        return True if self._shared_fd is not None else None
+
+    def _share(self, timeout: float) -> bool:
+        if self._shared_now():
+            return True
+        assert self._shared is not None
+        request = self._shared.request()
+        try:
+            self._shared_fd = request.result(timeout)
+        except TimeoutError:
+            self._shared.abandon(request)
+            return False
+        return True
+
+    async def _share_async(self, timeout: float) -> bool:
+        if self._shared_now():
+            return True
+        assert self._shared is not None
+        request = self._shared.request()
+        try:
+            self._shared_fd = await asyncio.wait_for(asyncio.wrap_future(request), timeout)
+        except (TimeoutError, asyncio.CancelledError) as stopped:
+            self._shared.abandon(request)
+            if isinstance(stopped, asyncio.CancelledError):
+                raise
+            return False
+        return True
+
+    async def _local_turn(self, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
         waiter = self._take_or_park(loop, newcomer=True)
         if waiter is None:
@@ -86,7 +161,12 @@ class SqliteWriters:
         return self._blocked == 0 and self._lock.acquire(blocking=False)
 
     def release(self) -> None:
-        """Release the lock and hand the turn to the first parked waiter, if any."""
+        """Release the lock (and the shared one) and hand the turn to the first parked waiter,
+        if any."""
+        if self._shared_fd is not None:
+            fd, self._shared_fd = self._shared_fd, None
+            assert self._shared is not None
+            self._shared.release(fd)
         self._lock.release()
         self._hand_on()
 

@@ -175,6 +175,17 @@ def test_a_claim_passes_to_one_write_transaction_and_is_freed_with_it(tmp_path: 
         engine.dispose()
 
 
+def test_write_sessions_find_their_engines_lock(tmp_path: Path) -> None:
+    """A write session's bind is the engine with BEGIN IMMEDIATE as an option: it names the
+    same lock (the agreement store asks it whether to skip storing a report)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'accord.db'}")
+    with make_session_factory(engine, immediate=True)() as session:
+        bind = session.get_bind()
+        assert bind is not engine
+        assert sqlite_write_lock(bind) is sqlite_write_lock(engine) is not None
+    engine.dispose()
+
+
 def test_postgresql_engines_are_never_claimed() -> None:
     engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
 
