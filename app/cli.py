@@ -47,8 +47,10 @@ def main() -> None:
 @click.option(
     "--workers",
     default=1,
+    type=click.IntRange(min=1),
     show_default=True,
-    help="Web processes (a real broker is needed for more than one).",
+    help="Web processes. With the embedded broker each one runs jobs too: every process "
+    "relays the shared outbox, and a job row's lock lets one run it.",
 )
 def serve(host: str | None, port: int | None, workers: int) -> None:
     """Migrate the database if needed, load the demo on first start, and serve."""
@@ -57,11 +59,6 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     from app.db.migrate import upgrade
 
     settings = _settings()
-    if workers > 1 and settings.uses_embedded_broker:
-        raise click.ClickException(
-            "several web processes need a shared broker: set ACCORD_BROKER_URL to redis:// or "
-            "amqp:// and run `accord worker` processes"
-        )
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)

@@ -298,7 +298,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--broker-url",
         default="embedded",
-        help="ACCORD_BROKER_URL for the server (a real broker is needed for --workers > 1)",
+        help="ACCORD_BROKER_URL for the server (embedded: every web process runs jobs too)",
     )
     parser.add_argument(
         "--postgres-url",
@@ -351,8 +351,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         )
     if args.rate is not None and not args.rate > 0:
         parser.error(f"--rate must be a positive number of submissions per second, got {args.rate}")
-    if args.workers > 1 and args.broker_url == "embedded":
-        parser.error("--workers > 1 needs --broker-url redis://... or amqp://... (see README)")
+    if args.workers < 1:
+        parser.error(f"--workers must be 1 or more, got {args.workers}")
     for option, path in (("--label-studio", args.label_studio), ("--potato", args.potato)):
         if path is not None and not os.access(path, os.X_OK):
             parser.error(f"{option} {path} is not an executable")
