@@ -412,6 +412,23 @@ def print_machine(pg_version: str | None) -> None:
     print(f"  sqlite       {sqlite3.sqlite_version}")
     print(f"  postgresql   {pg_version or 'unreachable'}")
     print(f"  httpx        {httpx.__version__}")
+    print(
+        f"  speed        {interpreter_speed():.0f} ns per loop step (pure Python; higher is slower)"
+    )
+
+
+def interpreter_speed(steps: int = 5_000_000, repeats: int = 3) -> float:
+    """Nanoseconds per step of a fixed pure-Python loop, best of ``repeats``: the same shared
+    host ran this project's benchmarks at a third of their speed on some days, and this figure
+    tells such a day from a change in the code."""
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        total = 0
+        for step in range(steps):
+            total += step
+        best = min(best, time.perf_counter() - started)
+    return best / steps * 1e9
 
 
 # --- databases and the server -----------------------------------------------------------------
