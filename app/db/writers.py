@@ -23,6 +23,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
@@ -56,29 +57,13 @@ class SqliteWriters:
         finally:
             with self._queue:
                 self._blocked -= 1
-        try:
-            taken = self._share(timeout)
-        except BaseException:
-            self.release()
-            raise
-        if not taken:
-            self.release()
-        return taken
+        return self._share(timeout)
 
     async def turn(self, timeout: float) -> bool:
         """Take the lock without blocking the event loop: at once if it is free and nobody
         waits, else when it is handed on, and then the other processes' turn; False when
         either took over ``timeout`` seconds."""
-        if not await self._local_turn(timeout):
-            return False
-        try:
-            taken = await self._share_async(timeout)
-        except BaseException:
-            self.release()
-            raise
-        if not taken:
-            self.release()
-        return taken
+        return await self._local_turn(timeout) and await self._share_async(timeout)
 
     def _shared_now(self) -> bool | None:
         """Take the shared lock if it is free (True), None if another process holds it."""
@@ -94,31 +79,45 @@ class SqliteWriters:
             return True
         return True if self._shared_fd is not None else None
 
+    # The holder of this process's lock waits for the shared one; if it does not get it (a
+    # timeout, a cancelled request, an error) it gives up the request and lets this one go.
+
     def _share(self, timeout: float) -> bool:
         if self._shared_now():
             return True
-        assert self._shared is not None
-        request = self._shared.request()
+        request = self._request()
         try:
             self._shared_fd = request.result(timeout)
         except TimeoutError:
-            self._shared.abandon(request)
+            self._give_up(request)
             return False
+        except BaseException:
+            self._give_up(request)
+            raise
         return True
 
     async def _share_async(self, timeout: float) -> bool:
         if self._shared_now():
             return True
-        assert self._shared is not None
-        request = self._shared.request()
+        request = self._request()
         try:
             self._shared_fd = await asyncio.wait_for(asyncio.wrap_future(request), timeout)
-        except (TimeoutError, asyncio.CancelledError) as stopped:
-            self._shared.abandon(request)
-            if isinstance(stopped, asyncio.CancelledError):
-                raise
+        except TimeoutError:
+            self._give_up(request)
             return False
+        except BaseException:
+            self._give_up(request)
+            raise
         return True
+
+    def _request(self) -> Future[int]:
+        assert self._shared is not None
+        return self._shared.request()
+
+    def _give_up(self, request: Future[int]) -> None:
+        assert self._shared is not None
+        self._shared.abandon(request)
+        self.release()
 
     async def _local_turn(self, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
