@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import sys
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
@@ -143,8 +144,10 @@ def _process_lock(engine: Engine) -> ProcessLock | None:
     """The lock shared with other processes on the same file: a file beside it (none for a
     database only this process can open)."""
     database = engine.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
+    if sys.platform == "win32" or not database or database == ":memory:":
+        return None  # no flock on Windows; an in-memory database is this process's alone
+    if database.startswith("file:"):
+        return None  # a URI filename: its path is SQLite's to parse
     return ProcessLock(f"{database}-writer.lock")
 
 

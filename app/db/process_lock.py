@@ -15,11 +15,14 @@ without touching anyone else's (flock locks belong to the open file, not to the 
 
 from __future__ import annotations
 
-import fcntl
 import os
 import queue
+import sys
 import threading
 from concurrent.futures import Future
+
+if sys.platform != "win32":  # no flock there: engine.py makes no ProcessLock on Windows
+    import fcntl
 
 
 class ProcessLock:
