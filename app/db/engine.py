@@ -11,10 +11,10 @@ import io
 import sqlite3
 import sys
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVarTuple, overload
 
 import polars as pl
 import psycopg
@@ -32,17 +32,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.selectable import TypedReturnsRows
 
 from app.db.bulk_read import WROTE, open_reader, read_bulk
 from app.db.process_lock import ProcessLock
 from app.db.writers import SqliteWriters, WriterBusy, claimed, take_claimed
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_Ts = TypeVarTuple("_Ts")
+Params = Mapping[str, Any] | None
 READ_BATCH_ROWS = 65_536
 """Rows :func:`read_frame` takes from SQLite's cursor at a time."""
 _BEGIN_OPTION = "accord_sqlite_begin"
@@ -179,6 +183,29 @@ def claim_sqlite_writer(engine: Engine) -> AbstractAsyncContextManager[bool]:
 def dialect_insert(session: Session) -> Callable[..., Any]:
     """The ``insert`` of the session's dialect, the one with ``ON CONFLICT`` clauses."""
     return sqlite_insert if is_sqlite(session) else postgresql_insert
+
+
+@overload
+def execute_core(
+    session: Session, statement: TypedReturnsRows[*_Ts], params: Params = None
+) -> CursorResult[*_Ts]: ...
+
+
+@overload
+def execute_core(
+    session: Session, statement: Executable, params: Params = None
+) -> CursorResult[*tuple[Any, ...]]: ...
+
+
+def execute_core(
+    session: Session, statement: Executable, params: Params = None
+) -> CursorResult[*tuple[Any, ...]]:
+    """Run a Core statement (tables and columns, no ORM entities) in the session's transaction,
+    on its connection: what ``session.execute`` does for it, without the ORM's execution layer,
+    which costs about twice the rest of the statement (about 44 against 130 µs in process for a
+    one-row read). Pending changes are flushed first, as ``session.execute`` would."""
+    session.flush()
+    return session.connection().execute(statement, params)
 
 
 def is_sqlite(session_or_engine: Session | Engine) -> bool:

@@ -29,7 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from app.db.base import utcnow
-from app.db.engine import is_sqlite
+from app.db.engine import execute_core, is_sqlite
 from app.db.models import Assignment, Item, Project, SpecVersion, User
 from app.domain.acknowledgements import pending_acknowledgement
 from app.domain.audit import record_event
@@ -133,8 +133,7 @@ def mark_items_open(session: Session, item_ids: list[int]) -> None:
     that still includes the slot freed here; clearing after it commits keeps the hint honest.
     """
     if item_ids:
-        session.flush()
-        session.execute(_OPENING, {"item_ids": sorted(set(item_ids))})
+        execute_core(session, _OPENING, {"item_ids": sorted(set(item_ids))})
 
 
 def expire_leases(
@@ -151,8 +150,7 @@ def expire_leases(
     # row lock) skip rows already expired, so each expiry is audited exactly once. A plain
     # update (it runs before every lease, and nearly always finds nothing): pending changes are
     # flushed first and the session's own copies of expired rows updated after, as the ORM would.
-    session.flush()
-    rows = session.execute(statement, params).all()
+    rows = execute_core(session, statement, params).all()
     for assignment_id, *_ in rows:
         held = session.identity_map.get(identity_key(Assignment, assignment_id))
         if held is not None:
@@ -185,7 +183,7 @@ def _place(
 ) -> Assignment:
     """Insert the user's assignment in the item's lowest free slot of its round, or raise
     _LostRace."""
-    taken = session.execute(_SLOTS, {"item_id": item_id, "label_round": label_round}).all()
+    taken = execute_core(session, _SLOTS, {"item_id": item_id, "label_round": label_round}).all()
     if len(taken) >= project.overlap or any(uid == user.id for _, uid in taken):
         raise _LostRace
     slot = min(set(range(1, project.overlap + 1)) - {s for s, _ in taken})
@@ -203,7 +201,7 @@ def _place(
     )
     if len(taken) + 1 >= project.overlap:
         # Counted just now under the item's lock (PostgreSQL) or the write lock (SQLite).
-        session.execute(_FILLING, {"full_item": item_id})
+        execute_core(session, _FILLING, {"full_item": item_id})
     return assignment
 
 

@@ -7,6 +7,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from app.db.engine import execute_core
 from app.db.models import AuditEvent
 
 _APPEND = insert(cast(Table, AuditEvent.__table__))
@@ -31,8 +32,8 @@ def record_event(
     labeling loop's hot path. Pending changes are flushed first, so the event lands after the
     change it records and its foreign keys find their rows, as before.
     """
-    session.flush()
-    session.execute(
+    execute_core(
+        session,
         _APPEND,
         {
             "action": action,

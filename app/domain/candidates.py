@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from app.db.engine import epoch_seconds, unindexed_on_sqlite
+from app.db.engine import epoch_seconds, execute_core, unindexed_on_sqlite
 from app.db.models import Annotation, Assignment, GoldItem, Item, Project, User
 
 AGING_SECONDS_PER_POINT = 360
@@ -203,7 +203,9 @@ def _candidate_statement(
 def best_candidates(session: Session, project: Project, user: User) -> list[tuple[int, int, int]]:
     """(item id, priority, labeling round) of the best few items this user may take, best
     first."""
-    priorities = sorted(session.scalars(_OPEN_PRIORITIES, {"project_id": project.id}))
+    priorities = sorted(
+        execute_core(session, _OPEN_PRIORITIES, {"project_id": project.id}).scalars()
+    )
     if not priorities:
         return []  # no open items
     walked, rest = priorities[:MAX_WALKS], len(priorities) > MAX_WALKS
@@ -215,7 +217,9 @@ def best_candidates(session: Session, project: Project, user: User) -> list[tupl
         **{f"walk_priority_{n}": priority for n, priority in enumerate(walked)},
     }
     statement = _candidate_statement(session.get_bind().dialect.name, len(walked), rest)
-    rows = sorted(session.execute(statement, params), key=lambda r: _serving_key(r[2], r[1], r[0]))
+    rows = sorted(
+        execute_core(session, statement, params), key=lambda r: _serving_key(r[2], r[1], r[0])
+    )
     return [
         (item_id, priority, label_round)
         for item_id, priority, _, label_round in rows[:CANDIDATE_BATCH]

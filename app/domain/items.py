@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
+from app.db.engine import execute_core
 from app.db.models import ImportBatch, Item, ItemTag, Project, Tag, User
 from app.domain.audit import record_event
 from app.domain.bulk_insert import bulk_insert
@@ -75,7 +76,7 @@ _EXTERNAL_ID = select(Item.external_id).where(Item.id == bindparam("item_id"))
 
 def item_external_id(session: Session, item_id: int) -> str:
     """An item's external id, read alone (an answer naming the item needs no more of it)."""
-    external_id = session.scalar(_EXTERNAL_ID, {"item_id": item_id})
+    external_id = execute_core(session, _EXTERNAL_ID, {"item_id": item_id}).scalar()
     if external_id is None:
         raise NotFound(f"no item with id {item_id}")
     return external_id

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
-from app.db.engine import is_sqlite
+from app.db.engine import execute_core, is_sqlite
 from app.db.models import Job
 from app.db.models.jobs import JOB_STATUSES
 from app.domain.errors import DomainError, InvalidInput, NotFound
@@ -151,8 +151,8 @@ def ensure_job_pending(
     """:func:`enqueue_job` for a caller that does not need the row: while a job with the key is
     pending (the usual case for a debounced job, e.g. a recount after every submission), a
     plain existence check answers and no row is loaded."""
-    session.flush()  # the check is plain SQL: a job added in this transaction must show
-    if session.execute(_PENDING_KEY, {"dedupe_key": dedupe_key}).first() is None:
+    # Plain SQL (flushed first: a job added in this transaction must show).
+    if execute_core(session, _PENDING_KEY, {"dedupe_key": dedupe_key}).first() is None:
         enqueue_job(
             session,
             kind,

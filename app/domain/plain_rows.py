@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db.base import Base
+from app.db.engine import execute_core
 
 M = TypeVar("M", bound=Base)
 _KEY_PREFIX = "plain_rows_key_"
@@ -44,10 +45,9 @@ def _updating(table: Table) -> Update:
 def insert_object(session: Session, model: type[M], **values: Any) -> M:
     """Insert a ``model`` row with ``values`` (the columns' defaults fill the rest) and return
     it as a persistent object of the session. Constraint violations raise here, as a flush's."""
-    session.flush()
     mapper = inspect(model)
     table = cast(Table, mapper.local_table)
-    row = session.execute(_inserting(table), values).one()
+    row = execute_core(session, _inserting(table), values).one()
     instance = model(
         **{mapper.get_property_by_column(column).key: row[n] for n, column in enumerate(table.c)}
     )
@@ -59,7 +59,6 @@ def insert_object(session: Session, model: type[M], **values: Any) -> M:
 def update_object(session: Session, instance: Base, **values: Any) -> None:
     """Set ``values`` on the row of a persistent object and on the object itself (as committed,
     so the session has nothing left to flush for them)."""
-    session.flush()
     state = inspect(instance)
     mapper = state.mapper
     table = cast(Table, mapper.local_table)
@@ -67,6 +66,6 @@ def update_object(session: Session, instance: Base, **values: Any) -> None:
         f"{_KEY_PREFIX}{column.key}": value
         for column, value in zip(mapper.primary_key, state.identity or (), strict=True)
     }
-    session.execute(_updating(table), key | values)
+    execute_core(session, _updating(table), key | values)
     for name, value in values.items():
         set_committed_value(instance, name, value)

@@ -11,6 +11,7 @@ from sqlalchemy import Integer, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
+from app.db.engine import execute_core
 from app.db.models import Assignment, Item, ItemTag, Project, SpecRule, SpecVersion, Tag, User
 from app.domain.projects import current_spec
 
@@ -50,7 +51,8 @@ the whole task in one statement, built once (the task API serves one per lease).
 def describe_task(session: Session, assignment: Assignment) -> TaskView:
     """The item, its tag names and the spec's rules for exactly those tags (sorted by tag)."""
     spec = session.get(SpecVersion, assignment.spec_version_id)
-    rows = session.execute(
+    rows = execute_core(
+        session,
         _ITEM_WITH_TAGS_AND_RULES,
         {"item_id": assignment.item_id, "spec_version_id": assignment.spec_version_id},
     ).all()

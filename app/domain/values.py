@@ -10,6 +10,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
+from app.db.engine import execute_core
 from app.db.models import SpecLabel, SpecVersion
 from app.domain.errors import InvalidInput, NotFound
 
@@ -82,7 +83,7 @@ def spec_label_keys(session: Session, spec_version_id: int) -> SpecLabelKeys:
     remembered: dict[int, SpecLabelKeys] = session.info.setdefault(SPEC_LABEL_KEYS, {})
     found = remembered.get(spec_version_id)
     if found is None:
-        rows = session.execute(_SPEC_LABEL_KEYS, {"spec_version_id": spec_version_id}).all()
+        rows = execute_core(session, _SPEC_LABEL_KEYS, {"spec_version_id": spec_version_id}).all()
         if not rows:
             raise NotFound(f"no spec version with id {spec_version_id}")
         number, low, high, step, _ = rows[0]
