@@ -46,7 +46,7 @@ from app.db.writers import SqliteWriters, WriterBusy, claimed, take_claimed
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _Ts = TypeVarTuple("_Ts")
-Params = Mapping[str, Any] | None
+_Params = Mapping[str, Any] | None
 READ_BATCH_ROWS = 65_536
 """Rows :func:`read_frame` takes from SQLite's cursor at a time."""
 _BEGIN_OPTION = "accord_sqlite_begin"
@@ -177,7 +177,7 @@ def sqlite_write_lock(engine: Engine) -> SqliteWriters | None:
 def claim_sqlite_writer(engine: Engine) -> AbstractAsyncContextManager[bool]:
     """Wait on the event loop for this process's SQLite write lock, for one write transaction
     (see :func:`app.db.writers.claimed`; never taken for other databases)."""
-    return claimed(_WRITE_LOCKS.get(engine), SQLITE_BUSY_TIMEOUT_MS / 1000)
+    return claimed(sqlite_write_lock(engine), SQLITE_BUSY_TIMEOUT_MS / 1000)
 
 
 def dialect_insert(session: Session) -> Callable[..., Any]:
@@ -187,18 +187,18 @@ def dialect_insert(session: Session) -> Callable[..., Any]:
 
 @overload
 def execute_core(
-    session: Session, statement: TypedReturnsRows[*_Ts], params: Params = None
+    session: Session, statement: TypedReturnsRows[*_Ts], params: _Params = None
 ) -> CursorResult[*_Ts]: ...
 
 
 @overload
 def execute_core(
-    session: Session, statement: Executable, params: Params = None
+    session: Session, statement: Executable, params: _Params = None
 ) -> CursorResult[*tuple[Any, ...]]: ...
 
 
 def execute_core(
-    session: Session, statement: Executable, params: Params = None
+    session: Session, statement: Executable, params: _Params = None
 ) -> CursorResult[*tuple[Any, ...]]:
     """Run a Core statement (tables and columns, no ORM entities) in the session's transaction,
     on its connection: what ``session.execute`` does for it, without the ORM's execution layer,

@@ -65,10 +65,14 @@ class SqliteWriters:
         either took over ``timeout`` seconds."""
         return await self._local_turn(timeout) and await self._share_async(timeout)
 
-    def _shared_now(self) -> bool | None:
-        """Take the shared lock if it is free (True), None if another process holds it."""
+    # The holder of this process's lock takes the shared one next: at once when it is free,
+    # else through a request it waits for; if it does not get it (a timeout, a cancelled
+    # request, an error) it gives up the request and lets this process's lock go.
+
+    def _request_shared(self) -> Future[int] | None:
+        """Take the shared lock if it is free (None), else the request to wait for."""
         if self._shared is None:
-            return True
+            return None
         try:
             self._shared_fd = self._shared.try_acquire()
         except OSError as exc:  # e.g. a read-only directory: SQLite's busy handler remains
@@ -76,16 +80,13 @@ class SqliteWriters:
                 "cannot use %s (%s); writers of other processes will poll", self._shared.path, exc
             )
             self._shared = None
-            return True
-        return True if self._shared_fd is not None else None
-
-    # The holder of this process's lock waits for the shared one; if it does not get it (a
-    # timeout, a cancelled request, an error) it gives up the request and lets this one go.
+            return None
+        return self._shared.request() if self._shared_fd is None else None
 
     def _share(self, timeout: float) -> bool:
-        if self._shared_now():
+        request = self._request_shared()
+        if request is None:
             return True
-        request = self._request()
         try:
             self._shared_fd = request.result(timeout)
         except TimeoutError:
@@ -97,9 +98,9 @@ class SqliteWriters:
         return True
 
     async def _share_async(self, timeout: float) -> bool:
-        if self._shared_now():
+        request = self._request_shared()
+        if request is None:
             return True
-        request = self._request()
         try:
             self._shared_fd = await asyncio.wait_for(asyncio.wrap_future(request), timeout)
         except TimeoutError:
@@ -109,10 +110,6 @@ class SqliteWriters:
             self._give_up(request)
             raise
         return True
-
-    def _request(self) -> Future[int]:
-        assert self._shared is not None
-        return self._shared.request()
 
     def _give_up(self, request: Future[int]) -> None:
         assert self._shared is not None

@@ -26,9 +26,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from app import __version__
 from app.analytics.slices import Interval, Slice
@@ -50,6 +50,7 @@ from app.db.models import (
     StoredAgreementReport,
     Tag,
 )
+from app.db.per_transaction import per_transaction
 from app.domain.projects import current_spec
 
 STORE_MIN_ANNOTATIONS = 50_000
@@ -116,19 +117,10 @@ def forget_reports() -> None:
         _cache.clear()
 
 
-_MARKS = "accord_watermarks"
+_MARKS = per_transaction("accord_watermarks")
 """``session.info`` key: each project's watermark, read once per transaction that has not
 written (an export asks for its tags' slices and its overall alpha, a snapshot again for its
 manifest: about 0.2 s of index counts each on a million items)."""
-
-
-def _forget_marks(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # the outermost transaction ended (not a savepoint)
-        session.info.pop(_MARKS, None)
-
-
-if not event.contains(Session, "after_transaction_end", _forget_marks):
-    event.listen(Session, "after_transaction_end", _forget_marks)
 
 
 def _transaction_watermark(session: Session, project: Project) -> tuple[Any, ...]:

@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, event, select
-from sqlalchemy.orm import Session, SessionTransaction, joinedload
+from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy.orm import Session, joinedload
 
 from app.db.base import utcnow
 from app.db.models import Membership, Project, SpecLabel, SpecRule, SpecVersion, Tag, User
 from app.db.models.projects import TASK_KINDS
+from app.db.per_transaction import per_transaction
 from app.domain.audit import record_event
 from app.domain.errors import Conflict, InvalidInput, NotFound
-from app.domain.values import SPEC_LABEL_KEYS
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -235,24 +235,10 @@ _CURRENT_SPEC = (
     .where(SpecVersion.project_id == bindparam("project_id"), SpecVersion.is_current)
     .options(joinedload(SpecVersion.labels))  # one statement, not two
 )
-CURRENT_SPECS = "accord_current_specs"
-"""``session.info`` key: the current spec per project id, remembered for one transaction (as
-are memberships, :data:`REACH`, and :func:`app.domain.values.spec_label_keys`)."""
-
-
-REACH = "accord_reach"
+CURRENT_SPECS = per_transaction("accord_current_specs")
+"""``session.info`` key: the current spec per project id, remembered for one transaction."""
+REACH = per_transaction("accord_reach")
 """``session.info`` key: memberships by (user, project), remembered for one transaction."""
-
-
-def _forget_current_specs(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # the outermost transaction ended (not a savepoint)
-        session.info.pop(CURRENT_SPECS, None)
-        session.info.pop(REACH, None)
-        session.info.pop(SPEC_LABEL_KEYS, None)
-
-
-if not event.contains(Session, "after_transaction_end", _forget_current_specs):
-    event.listen(Session, "after_transaction_end", _forget_current_specs)
 
 
 def current_spec(session: Session, project: Project) -> SpecVersion:

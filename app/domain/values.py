@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import execute_core
 from app.db.models import SpecLabel, SpecVersion
+from app.db.per_transaction import per_transaction
 from app.domain.errors import InvalidInput, NotFound
 
 
@@ -74,7 +75,7 @@ _SPEC_LABEL_KEYS = (
     .where(_VERSIONS.c.id == bindparam("spec_version_id"))
     .order_by(_LABELS.c.position)
 )
-SPEC_LABEL_KEYS = "accord_spec_label_keys"
+SPEC_LABEL_KEYS = per_transaction("accord_spec_label_keys")
 """``session.info`` key: :class:`SpecLabelKeys` by version id, kept for one transaction."""
 
 
