@@ -78,11 +78,15 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         from app.web.app import create_app
 
         uvicorn.run(
-            create_app(settings), host=host, port=port, log_level="warning", proxy_headers=True
+            create_app(settings, settle_heap=True),
+            host=host,
+            port=port,
+            log_level="warning",
+            proxy_headers=True,
         )
     else:
         uvicorn.run(
-            "app.web.app:create_app",
+            "app.web.app:create_served_app",
             factory=True,
             host=host,
             port=port,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -147,3 +148,36 @@ def test_demo_loads_once_and_prints_the_logins_once(env: dict[str, str], tmp_pat
     second = runner.invoke(main, ["demo"])
     assert second.exit_code == 0 and "already loaded" in second.output
     assert "@demo.accord.test" not in second.output
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_served_app_takes_its_start_up_heap_out_of_the_collectors_sight(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """``accord serve`` (one process, or each of ``--workers N``) freezes what is alive once
+    it has started, so full collections no longer walk it; an app built for tests does not."""
+    import gc
+
+    import uvicorn
+    from litestar.testing import TestClient
+
+    from app.web import app as web_app
+
+    monkeypatch.setenv("ACCORD_LOAD_DEMO", "false")
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda target, **options: served.append(target))
+    assert CliRunner().invoke(main, ["serve", "--workers", str(workers)]).exit_code == 0
+    (target,) = served
+    if workers > 1:
+        assert target == "app.web.app:create_served_app"
+        target = web_app.create_served_app()
+    gc.unfreeze()
+    with TestClient(app=web_app.create_app()) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() == 0
+    try:
+        with TestClient(app=target) as client:
+            assert client.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

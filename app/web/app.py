@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 from pathlib import Path
@@ -42,11 +43,14 @@ SQLITE_POOL_OVERFLOW = 10
 log = logging.getLogger("accord.web")
 
 
-def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, start_jobs: bool = True, settle_heap: bool = False
+) -> Litestar:
     """Build the app for ``settings`` (default: from the environment).
 
     The database must already be migrated (``accord serve`` does that). With the embedded
     broker the app runs the job worker in-process; otherwise it only relays the outbox.
+    ``settle_heap``: the process is a server that lives on (see :func:`settle_heap_for_serving`).
     """
     settings = settings or Settings.from_env()
     logging.getLogger("accord").setLevel(settings.log_level)
@@ -58,6 +62,8 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     def on_startup(app: Litestar) -> None:
         if start_jobs:
             jobs.start()
+        if settle_heap:
+            settle_heap_for_serving()
 
     def on_shutdown(app: Litestar) -> None:
         jobs.stop()
@@ -128,6 +134,24 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     )
     _refuse_unguarded_routes(app)
     return app
+
+
+def create_served_app() -> Litestar:
+    """The app as each process of ``accord serve --workers N`` builds it."""
+    return create_app(settle_heap=True)
+
+
+def settle_heap_for_serving() -> None:
+    """Move everything alive once the server has started (modules, mappers, compiled
+    statements, templates: about 200,000 objects) out of the garbage collector's sight.
+
+    Python's full collections walk every tracked object, and under load they came every few
+    seconds: each one stopped the event loop, and every request in flight with it, for
+    115-140 ms. After this they walk only what the server made since: 5-12 ms. What is frozen
+    here lives as long as the process anyway.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _make_web_engine(database_url: str) -> Engine:
