@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from click.testing import CliRunner
+from litestar.testing import TestClient
 
 from app.cli import main
+from app.web import app as web_app
 
 
 @pytest.fixture
@@ -156,13 +160,6 @@ def test_served_app_takes_its_start_up_heap_out_of_the_collectors_sight(
 ) -> None:
     """``accord serve`` (one process, or each of ``--workers N``) freezes what is alive once
     it has started, so full collections no longer walk it; an app built for tests does not."""
-    import gc
-
-    import uvicorn
-    from litestar.testing import TestClient
-
-    from app.web import app as web_app
-
     monkeypatch.setenv("ACCORD_LOAD_DEMO", "false")
     served: list[Any] = []
     monkeypatch.setattr(uvicorn, "run", lambda target, **options: served.append(target))
