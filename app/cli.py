@@ -78,7 +78,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         from app.web.app import create_app
 
         uvicorn.run(
-            create_app(settings, settle_heap=True),
+            create_app(settings, freeze_heap=True),
             host=host,
             port=port,
             log_level="warning",

@@ -45,8 +45,6 @@ from app.db.process_lock import ProcessLock
 from app.db.writers import SqliteWriters, WriterBusy, claimed, take_claimed
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-_Ts = TypeVarTuple("_Ts")
-_Params = Mapping[str, Any] | None
 READ_BATCH_ROWS = 65_536
 """Rows :func:`read_frame` takes from SQLite's cursor at a time."""
 _BEGIN_OPTION = "accord_sqlite_begin"
@@ -183,6 +181,10 @@ def claim_sqlite_writer(engine: Engine) -> AbstractAsyncContextManager[bool]:
 def dialect_insert(session: Session) -> Callable[..., Any]:
     """The ``insert`` of the session's dialect, the one with ``ON CONFLICT`` clauses."""
     return sqlite_insert if is_sqlite(session) else postgresql_insert
+
+
+_Ts = TypeVarTuple("_Ts")
+_Params = Mapping[str, Any] | None
 
 
 @overload

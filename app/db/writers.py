@@ -22,9 +22,9 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 
 from app.db.process_lock import ProcessLock
@@ -85,36 +85,34 @@ class SqliteWriters:
 
     def _share(self, timeout: float) -> bool:
         request = self._request_shared()
-        if request is None:
-            return True
-        try:
-            self._shared_fd = request.result(timeout)
-        except TimeoutError:
-            self._give_up(request)
-            return False
-        except BaseException:
-            self._give_up(request)
-            raise
-        return True
+        if request is not None:
+            with self._given_up_unless_granted(request):
+                self._shared_fd = request.result(timeout)
+        return self._holds_share()
 
     async def _share_async(self, timeout: float) -> bool:
         request = self._request_shared()
-        if request is None:
-            return True
-        try:
-            self._shared_fd = await asyncio.wait_for(asyncio.wrap_future(request), timeout)
-        except TimeoutError:
-            self._give_up(request)
-            return False
-        except BaseException:
-            self._give_up(request)
-            raise
-        return True
+        if request is not None:
+            with self._given_up_unless_granted(request):
+                self._shared_fd = await asyncio.wait_for(asyncio.wrap_future(request), timeout)
+        return self._holds_share()
 
-    def _give_up(self, request: Future[int]) -> None:
-        assert self._shared is not None
-        self._shared.abandon(request)
-        self.release()
+    @contextmanager
+    def _given_up_unless_granted(self, request: Future[int]) -> Iterator[None]:
+        """Around the wait for ``request``: if it ends without the shared lock, give up the
+        request and let this process's lock go (a timeout ends here, anything else goes on)."""
+        try:
+            yield
+        except BaseException as stopped:
+            assert self._shared is not None
+            self._shared.abandon(request)
+            self.release()
+            if not isinstance(stopped, TimeoutError):
+                raise
+
+    def _holds_share(self) -> bool:
+        """Whether the holder has the other processes' turn too (always, with no shared lock)."""
+        return self._shared is None or self._shared_fd is not None
 
     async def _local_turn(self, timeout: float) -> bool:
         loop = asyncio.get_running_loop()

@@ -44,13 +44,13 @@ log = logging.getLogger("accord.web")
 
 
 def create_app(
-    settings: Settings | None = None, *, start_jobs: bool = True, settle_heap: bool = False
+    settings: Settings | None = None, *, start_jobs: bool = True, freeze_heap: bool = False
 ) -> Litestar:
     """Build the app for ``settings`` (default: from the environment).
 
     The database must already be migrated (``accord serve`` does that). With the embedded
     broker the app runs the job worker in-process; otherwise it only relays the outbox.
-    ``settle_heap``: the process is a server that lives on (see :func:`settle_heap_for_serving`).
+    ``freeze_heap``: the process is a server that lives on (see :func:`freeze_start_up_heap`).
     """
     settings = settings or Settings.from_env()
     logging.getLogger("accord").setLevel(settings.log_level)
@@ -62,8 +62,8 @@ def create_app(
     def on_startup(app: Litestar) -> None:
         if start_jobs:
             jobs.start()
-        if settle_heap:
-            settle_heap_for_serving()
+        if freeze_heap:
+            freeze_start_up_heap()
 
     def on_shutdown(app: Litestar) -> None:
         jobs.stop()
@@ -138,10 +138,10 @@ def create_app(
 
 def create_served_app() -> Litestar:
     """The app as each process of ``accord serve --workers N`` builds it."""
-    return create_app(settle_heap=True)
+    return create_app(freeze_heap=True)
 
 
-def settle_heap_for_serving() -> None:
+def freeze_start_up_heap() -> None:
     """Move everything alive once the server has started (modules, mappers, compiled
     statements, templates: about 200,000 objects) out of the garbage collector's sight.
 
