@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.db.models import Project, SpecVersion, User
@@ -62,3 +65,30 @@ def draft_with(session: Session, project: Project, lead: User, **changes: Any) -
         expected_edit_version=draft.edit_version,
         actor=lead,
     )
+
+
+@contextmanager
+def statements_sent(session: Session) -> Iterator[list[str]]:
+    """The SQL the session's connection sends while the block runs: read from SQLite's driver
+    itself (statements run there without SQLAlchemy's events, app/db/driver.py), elsewhere from
+    SQLAlchemy's ``before_cursor_execute``."""
+    connection = session.connection()
+    sent: list[str] = []
+    if connection.dialect.name == "sqlite":
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        driver.set_trace_callback(sent.append)
+        try:
+            yield sent
+        finally:
+            driver.set_trace_callback(None)
+        return
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(connection, "before_cursor_execute", record)

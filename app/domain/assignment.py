@@ -37,6 +37,7 @@ from app.domain.candidates import best_candidates, kind_for_priority
 from app.domain.errors import Conflict, Forbidden, NotFound
 from app.domain.gold_checks import lease_gold_check
 from app.domain.leases import add_lease, lock_item
+from app.domain.plain_rows import all_columns, object_for_row
 from app.domain.projects import can_reach, current_spec
 from app.domain.work_gate import paused_refusal, work_block
 
@@ -59,7 +60,7 @@ _SLOTS = select(Assignment.slot, Assignment.user_id).where(
     Assignment.state.in_(ACTIVE_STATES),
 )
 _LIVE_LEASES = (
-    select(Assignment)
+    select(*all_columns(Assignment))
     .where(
         Assignment.user_id == bindparam("user_id"),
         Assignment.state == "leased",
@@ -68,11 +69,7 @@ _LIVE_LEASES = (
     )
     .order_by(Assignment.leased_at, Assignment.id)
 )
-_ASSIGNMENT = (
-    select(Assignment)
-    .where(Assignment.id == bindparam("assignment_id"))
-    .execution_options(populate_existing=True)
-)
+_ASSIGNMENT = select(*all_columns(Assignment)).where(Assignment.id == bindparam("assignment_id"))
 _ASSIGNMENT_LOCKED = _ASSIGNMENT.with_for_update()
 _EXPIRING = (
     update(_ASSIGNMENTS)
@@ -236,9 +233,12 @@ def _live_lease(
 ) -> Assignment | None:
     """The user's live lease under the current version; leases under older versions are
     cancelled (their rules no longer apply)."""
-    leases = session.scalars(
-        _LIVE_LEASES, {"user_id": user.id, "project_id": project.id, "now": now}
-    ).all()
+    leases = [
+        object_for_row(session, Assignment, row)
+        for row in execute_core(
+            session, _LIVE_LEASES, {"user_id": user.id, "project_id": project.id, "now": now}
+        )
+    ]
     live = None
     for lease in leases:
         if lease.spec_version_id == spec.id and live is None:
@@ -319,7 +319,8 @@ def annotator_assignment(
     assignment = locked.get(assignment_id) if lock else None
     if assignment is None:
         query = _ASSIGNMENT_LOCKED if lock else _ASSIGNMENT
-        assignment = session.scalars(query, {"assignment_id": assignment_id}).one_or_none()
+        row = execute_core(session, query, {"assignment_id": assignment_id}).first()
+        assignment = None if row is None else object_for_row(session, Assignment, row, refresh=True)
     if assignment is None or assignment.user_id != annotator.id:
         raise NotFound(f"no task {assignment_id}")
     if lock:

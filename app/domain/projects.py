@@ -7,15 +7,18 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Select, and_, bindparam, inspect, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db.base import utcnow
+from app.db.engine import execute_core
 from app.db.models import Membership, Project, SpecLabel, SpecRule, SpecVersion, Tag, User
 from app.db.models.projects import TASK_KINDS
 from app.db.per_transaction import per_transaction
 from app.domain.audit import record_event
 from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.plain_rows import all_columns, object_for_row
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -194,18 +197,22 @@ def project_of_member(session: Session, project_id: int, member: User) -> Projec
     return project
 
 
+_PROJECT_COLUMNS = all_columns(Project)
+_MEMBERSHIP_COLUMNS = all_columns(Membership)
+
+
 @cache
-def _project_alone(column: str) -> Select[Project]:
+def _project_alone(column: str) -> Select[*tuple[Any, ...]]:
     """The project whose ``column`` equals the ``key`` parameter (built once)."""
-    return select(Project).where(getattr(Project, column) == bindparam("key"))
+    return select(*_PROJECT_COLUMNS).where(getattr(Project, column) == bindparam("key"))
 
 
 @cache
-def _project_and_membership(column: str) -> Select[Project, Membership]:
+def _project_and_membership(column: str) -> Select[*tuple[Any, ...]]:
     """:func:`_project_alone` with the membership of the ``member_id`` parameter's user
     (built once: the labeling loop reads it on every request)."""
     return (
-        select(Project, Membership)
+        select(*_PROJECT_COLUMNS, *_MEMBERSHIP_COLUMNS)
         .outerjoin(
             Membership,
             and_(Membership.project_id == Project.id, Membership.user_id == bindparam("member_id")),
@@ -218,23 +225,28 @@ def _project_with_membership(
     session: Session, column: str, key: str | int, member: User | None
 ) -> Project | None:
     if member is None:
-        return session.scalar(_project_alone(column), {"key": key})
-    row = session.execute(
-        _project_and_membership(column), {"key": key, "member_id": member.id}
+        row = execute_core(session, _project_alone(column), {"key": key}).first()
+        return None if row is None else object_for_row(session, Project, row)
+    row = execute_core(
+        session, _project_and_membership(column), {"key": key, "member_id": member.id}
     ).first()
     if row is None:
         return None
-    project, membership = row
+    width = len(_PROJECT_COLUMNS)
+    project = object_for_row(session, Project, row[:width])
+    found = row[width:]
+    membership = None if found[0] is None else object_for_row(session, Membership, found)
     # An entry already remembered is the session's own (maybe changed) object: keep it.
     session.info.setdefault(REACH, {}).setdefault((member.id, project.id), membership)
     return project
 
 
 _CURRENT_SPEC = (
-    select(SpecVersion)
+    select(*all_columns(SpecVersion), *all_columns(SpecLabel))
+    .outerjoin(SpecLabel, SpecLabel.spec_version_id == SpecVersion.id)
     .where(SpecVersion.project_id == bindparam("project_id"), SpecVersion.is_current)
-    .options(joinedload(SpecVersion.labels))  # one statement, not two
 )
+"""The current version with its labels, in one statement (a row per label)."""
 CURRENT_SPECS = per_transaction("accord_current_specs")
 """``session.info`` key: the current spec per project id, remembered for one transaction."""
 REACH = per_transaction("accord_reach")
@@ -252,9 +264,16 @@ def current_spec(session: Session, project: Project) -> SpecVersion:
     spec = remembered.get(project.id)
     if spec is not None:
         return spec
-    spec = session.scalars(_CURRENT_SPEC, {"project_id": project.id}).unique().one_or_none()
-    if spec is None:
+    rows = execute_core(session, _CURRENT_SPEC, {"project_id": project.id}).all()
+    if not rows:
         raise NotFound(f"project {project.slug!r} has no published spec")
+    width = len(all_columns(SpecVersion))
+    spec = object_for_row(session, SpecVersion, rows[0][:width])
+    labels = [
+        object_for_row(session, SpecLabel, row[width:]) for row in rows if row[width] is not None
+    ]
+    if "labels" in inspect(spec).unloaded:  # as a joined load: a loaded collection is kept
+        set_committed_value(spec, "labels", sorted(labels, key=lambda label: label.position))
     remembered[project.id] = spec
     return spec
 

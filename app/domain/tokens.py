@@ -8,13 +8,15 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Connection, Table, bindparam, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
+from app.db.engine import execute_core
 from app.db.models import ApiToken, ApiTokenProject, Project, User
 from app.domain.audit import record_event
 from app.domain.credentials import digest
 from app.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from app.domain.plain_rows import detached_object
 
 TOKEN_PREFIX = "acc_"  # noqa: S105 (a public prefix, not a secret)
 
@@ -149,28 +151,25 @@ def resolve_token(session: Session | Connection, raw: str, *, may_write: bool = 
     checked the token and is only read. Every statement here is Core, so a plain connection
     serves as well as a session (and costs less: the guard checks a token per request).
     """
-    rows = session.execute(_TOKEN_WITH_USER, {"token_hash": digest(raw.strip())}).all()
+    rows = execute_core(session, _TOKEN_WITH_USER, {"token_hash": digest(raw.strip())}).all()
     if not rows:
         raise Unauthenticated("the API token is not valid", code="invalid_token")
-    token = rows[0]
+    token_id, scopes, expires_at, revoked_at, last_used_at, _, *user_row = rows[0]
     now = utcnow()
-    if token.revoked_at is not None:
+    if revoked_at is not None:
         raise Unauthenticated("the API token was revoked", code="token_revoked")
-    if token.expires_at is not None and token.expires_at <= now:
+    if expires_at is not None and expires_at <= now:
         raise Unauthenticated("the API token has expired", code="token_expired")
-    user = User(**{column.key: token._mapping[column] for column in _USERS.c})
-    make_transient_to_detached(user)
+    user = detached_object(User, user_row)
     if not user.can_log_in:
         raise Unauthenticated("the token's user is disabled", code="user_disabled")
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+    if last_used_at is None or (now - last_used_at).total_seconds() > 60:
         if not may_write:
             raise TouchDue
-        session.execute(
-            update(ApiToken).where(ApiToken.id == token.token_id).values(last_used_at=now)
-        )
-    scopes = frozenset(token.scopes) if token.scopes else ROLE_SCOPES[user.role]
-    ids = frozenset(row.project_id for row in rows if row.project_id is not None)
-    return TokenGrant(token.token_id, user, scopes, ids or None)
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    granted = frozenset(scopes) if scopes else ROLE_SCOPES[user.role]
+    ids = frozenset(row[5] for row in rows if row[5] is not None)
+    return TokenGrant(token_id, user, granted, ids or None)
 
 
 def list_tokens(session: Session, user_id: int | None = None) -> list[ApiToken]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ from app.domain.specs import (
 )
 from app.domain.values import spec_label_keys
 from app.jobs.actors import HANDLERS
-from tests.factories import make_project, make_user
+from tests.factories import make_project, make_user, statements_sent
 
 LABELS = [
     {"key": "positive", "name": "Positive", "hotkey": "1"},
@@ -529,27 +529,19 @@ def test_the_spec_published_job_records_what_changed(session: Session) -> None:
 
 
 def test_a_spec_versions_label_keys_are_read_in_one_statement_and_kept_for_the_transaction(
-    session: Session, engine: Engine
+    session: Session,
 ) -> None:
     # Given a project's published version the session no longer holds
     project = make_project(session)
     spec_id = current_spec(session, project).id
     session.flush()
     session.expunge_all()
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(session) as statements:
         # When it is asked for: one statement brings the version and its label keys
         spec = spec_label_keys(session, spec_id)
         keys = [label.key for label in spec.labels]
         # And asking again in the transaction reuses what was read
         assert spec_label_keys(session, spec_id) is spec
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert keys == ["positive", "negative", "neutral"]
     assert len(statements) == 1
     # An unknown id is NotFound
