@@ -19,15 +19,17 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, TypeVarTuple, cast
 
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import ArgumentError, DBAPIError, MultipleResultsFound, NoResultFound
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
 
 from app.db.bulk_read import WROTE
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
 _Processor = Callable[[Any], Any]
+_Source = tuple[int, Any] | None
 
 _PARAM, _FIXED, _CALL = range(3)
 """How a bound value is found: the caller's parameter, a value fixed in the statement (or a
@@ -99,15 +101,12 @@ _PREPARED: weakref.WeakKeyDictionary[Executable, dict[frozenset[str], Any]] = (
 )
 
 
-def _bind_source(compiled: SQLCompiler, name: str, keys: frozenset[str]) -> tuple[int, Any] | None:
-    """Where the positional parameter ``name`` takes its value from, as SQLAlchemy's
-    ``construct_params`` and execution-time defaults would; None if this module cannot tell."""
-    bind = compiled.binds[name]
+def _bind_source(compiled: SQLCompiler, bind: BindParameter[Any], keys: frozenset[str]) -> _Source:
+    """Where a bound value comes from, as SQLAlchemy's ``construct_params`` and execution-time
+    column defaults would have it; None if this module cannot tell."""
     if bind.key in keys:
         return _PARAM, bind.key
-    prefetch = {
-        column.key: column for column in (*compiled.insert_prefetch, *compiled.update_prefetch)
-    }
+    prefetch = {c.key: c for c in (*compiled.insert_prefetch, *compiled.update_prefetch)}
     column = prefetch.get(bind.key)
     if column is not None:
         default = column.default if compiled.isinsert else column.onupdate
@@ -119,8 +118,6 @@ def _bind_source(compiled: SQLCompiler, name: str, keys: frozenset[str]) -> tupl
         return _CALL, lambda: call(None)  # SQLAlchemy wraps argument-less callables this way
     if bind.callable is not None:
         return _CALL, bind.callable
-    if bind.required:
-        raise ArgumentError(f"A value is required for bind parameter {bind.key!r}")
     return _FIXED, bind.value
 
 
@@ -128,25 +125,35 @@ def _prepare(statement: Executable, keys: frozenset[str], dialect: Dialect) -> A
     if not isinstance(statement, ClauseElement):
         return _UNPREPARED
     compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
-    if (
-        not isinstance(compiled, SQLCompiler)
-        or not compiled.positional
-        or compiled.positiontup is None
-        or compiled.literal_execute_params
-        or compiled.post_compile_params
+    if not isinstance(compiled, SQLCompiler) or not compiled.positional:
+        return _UNPREPARED
+    if any(
+        bind.key in keys
+        for bind in (*compiled.post_compile_params, *compiled.literal_execute_params)
     ):
+        return _UNPREPARED  # an IN list given at execution: its SQL depends on the values
+    # Lists fixed in the statement (``column.in_((...))``) are rendered once, here; a missing
+    # parameter raises here as SQLAlchemy's execution would.
+    expanded = compiled.construct_expanded_state(dict.fromkeys(keys), escape_names=False)
+    if expanded.positiontup is None:
         return _UNPREPARED
     binds = []
-    for name in compiled.positiontup:
-        source = _bind_source(compiled, name, keys)
-        if source is None:
-            return _UNPREPARED
-        binds.append((*source, cast(_Processor | None, compiled._bind_processors.get(name))))
+    for name in expanded.positiontup:
+        bind = compiled.binds.get(name)
+        source = (
+            (_FIXED, expanded.parameters[name])  # an item of a list fixed in the statement
+            if bind is None
+            else _bind_source(compiled, bind, keys)
+        )
+        processor = expanded.processors.get(name) or compiled._bind_processors.get(name)
+        if source is None or not (processor is None or callable(processor)):
+            return _UNPREPARED  # a default this module cannot compute, a tuple IN's processors
+        binds.append((*source, cast(_Processor | None, processor)))
     results = tuple(
         column.type._cached_result_processor(dialect, None) for column in compiled._result_columns
     )
     writes = bool(compiled.isinsert or compiled.isupdate or compiled.isdelete)
-    return _Prepared(compiled.string, tuple(binds), results, writes)
+    return _Prepared(expanded.statement, tuple(binds), results, writes)
 
 
 def prepared(

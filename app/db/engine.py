@@ -36,13 +36,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import TypedReturnsRows
 
 from app.db.bulk_read import WROTE, open_reader, read_bulk
 from app.db.driver import Rows, prepared, run_prepared
+from app.db.per_transaction import per_transaction
 from app.db.process_lock import ProcessLock
 from app.db.writers import SqliteWriters, WriterBusy, claimed, take_claimed
 
@@ -186,6 +187,8 @@ def dialect_insert(session: Session) -> Callable[..., Any]:
 
 
 _Ts = TypeVarTuple("_Ts")
+_CONNECTION = per_transaction("accord_connection")
+"""``session.info`` key: the innermost transaction of the session and its connection."""
 _Params = Mapping[str, Any] | None
 
 
@@ -213,7 +216,7 @@ def execute_core(
     would. The rows are fetched at once."""
     if isinstance(db, Session):
         db.flush()
-        connection = db.connection()
+        connection = _connection_of(db)
     else:
         connection = db
     params = params or {}
@@ -223,6 +226,22 @@ def execute_core(
             return run_prepared(connection, statement_on_driver, params)
     result = connection.execute(statement, params)
     return Rows(result.all() if result.returns_rows else (), result.rowcount)
+
+
+def _connection_of(session: Session) -> Connection:
+    """The connection of the session's transaction: asked of the session once per transaction
+    or savepoint (asking costs more than a one-row statement on SQLite), and by the session
+    whenever a savepoint began or ended since (a savepoint begins on its first use)."""
+    remembered: tuple[SessionTransaction | None, Connection] | None = session.info.get(_CONNECTION)
+    if remembered is not None and remembered[0] is _innermost(session):
+        return remembered[1]
+    connection = session.connection()
+    session.info[_CONNECTION] = (_innermost(session), connection)
+    return connection
+
+
+def _innermost(session: Session) -> SessionTransaction | None:
+    return session.get_nested_transaction() or session.get_transaction()
 
 
 def is_sqlite(session_or_engine: Session | Engine) -> bool:

@@ -19,6 +19,8 @@ change that frees a slot.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, cast
 
@@ -210,6 +212,13 @@ def _claim_round(
     if not candidates:
         return None
     locked_any = False
+    # On PostgreSQL a lost race rolls back to a savepoint, which releases the item's lock. On
+    # SQLite no race can be lost before the insert (the transaction holds the write lock) and
+    # a failed insert backs itself out (SQLite undoes a failed statement, nothing else), so the
+    # savepoint would only cost its statements and the session's bookkeeping, every lease.
+    attempt_scope: Callable[[], AbstractContextManager[Any]] = (
+        nullcontext if is_sqlite(session) else session.begin_nested
+    )
     for attempt, (item_id, priority, candidate_round) in enumerate([*candidates, candidates[0]]):
         # Last resort when every candidate was locked by other claimers: wait for the best one
         # rather than spin or answer "nothing left" while work remains.
@@ -217,7 +226,7 @@ def _claim_round(
         if wait and locked_any:
             break
         try:
-            with session.begin_nested():  # a lost race rolls back, releasing the item lock
+            with attempt_scope():
                 label_round = lock_item(session, item_id, wait=wait, read_round=candidate_round)
                 if label_round is None:
                     continue

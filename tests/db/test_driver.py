@@ -4,10 +4,11 @@ run them: the same values in and out, the same defaults, errors and row counts."
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy import Table, bindparam, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -18,7 +19,12 @@ from app.domain.plain_rows import all_columns, insert_object, object_for_row
 from tests.factories import make_project
 
 _ITEMS = cast(Table, Item.__table__)
-_ITEM_ROWS = select(*all_columns(Item)).where(Item.project_id == bindparam("project_id"))
+_ITEM_ROWS = (
+    select(*all_columns(Item))
+    .where(Item.project_id == bindparam("project_id"), Item.split.in_(("train", "eval")))
+    .order_by(Item.id)
+)
+_STORED = text("SELECT created_at, metadata, split FROM items WHERE project_id = :p ORDER BY id")
 _RENAME = update(_ITEMS).where(_ITEMS.c.project_id == bindparam("in_project")).values(split="eval")
 _ADD_ITEM = insert(_ITEMS).returning(_ITEMS.c.id, _ITEMS.c.metadata, _ITEMS.c.created_at)
 _BY_IDS = select(_ITEMS.c.id).where(_ITEMS.c.id.in_(bindparam("ids", expanding=True)))
@@ -35,12 +41,12 @@ def _sent_by_sqlalchemy(session: Session) -> list[str]:
     return seen
 
 
-def _add_items(session: Session, project: Project) -> list[int]:
+def _add_items(session: Session, project: Project, *, on_driver: bool = True) -> list[int]:
     moment = datetime(2026, 12, 1, 18, 30, tzinfo=UTC)
     ids = []
     for n, metadata in enumerate([{"source": "a", "nested": [1, 2]}, {}]):
-        row = execute_core(
-            session,
+        run = partial(execute_core, session) if on_driver else session.execute
+        row = run(
             _ADD_ITEM,
             {
                 "project_id": project.id,
@@ -51,7 +57,7 @@ def _add_items(session: Session, project: Project) -> list[int]:
                 "created_at": moment,
             },
         ).one()
-        assert row[1:] == (metadata, moment)
+        assert tuple(row[1:]) == (metadata, moment)
         ids.append(row[0])
     return ids
 
@@ -72,6 +78,16 @@ def test_rows_read_on_the_driver_are_the_rows_sqlalchemy_reads(session: Session)
         [type(value) for value in row] for row in theirs
     ]
     assert ours[0][all_columns(Item).index(_ITEMS.c.created_at)].tzinfo is not None
+
+
+def test_values_written_on_the_driver_are_stored_as_sqlalchemy_stores_them(
+    session: Session,
+) -> None:
+    ours, theirs = make_project(session), make_project(session)
+    _add_items(session, ours)
+    _add_items(session, theirs, on_driver=False)
+    stored = [session.execute(_STORED, {"p": p.id}).all() for p in (ours, theirs)]
+    assert stored[0] == stored[1] and len(stored[0]) == 2
 
 
 def test_writes_on_the_driver_count_rows_mark_the_connection_and_raise_sqlalchemys_errors(

@@ -28,6 +28,7 @@ from app.db.models import (
     Tag,
     User,
 )
+from app.domain import assignment as assignment_module
 from app.domain.acknowledgements import acknowledge_spec, pending_acknowledgement
 from app.domain.annotations import MAX_DURATION_MS, submit_assignment
 from app.domain.assignment import (
@@ -38,6 +39,7 @@ from app.domain.assignment import (
 )
 from app.domain.candidates import AGING_SECONDS_PER_POINT, MAX_WALKS
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.domain.leases import add_lease
 from app.domain.projects import CURRENT_SPECS, add_member, current_spec
 from app.domain.specs import create_draft, publish_spec
 from app.domain.task_view import describe_task
@@ -148,6 +150,44 @@ def test_k_annotators_share_an_item_in_distinct_slots_then_the_next_item(
     assert [a.slot for a in leases] == [1, 2, 3, 1]
     assert all(a.state == "leased" and a.kind == "label" for a in leases)
     assert leases[0].lease_expires_at == T0 + timedelta(seconds=project.lease_seconds)
+
+
+def test_a_lease_insert_refused_by_the_unique_slot_moves_on_and_records_nothing(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an item whose slot 1 is held, and a claim whose slot count missed that (a race the
+    # partial unique index is the last line of defence against)
+    project = make_project(session, overlap=2)
+    first, second = add_items(session, project, 2)
+    holder, claimer = team(session, project, 2)
+    assert lease(session, project, holder).slot == 1
+    tried: list[int] = []
+
+    def stale_slot(*args: Any, **kwargs: Any) -> Assignment:
+        tried.append(args[4])
+        if len(tried) == 1:
+            kwargs["slot"] = 1  # what a claimer that counted before the holder's insert picks
+        return add_lease(*args, **kwargs)
+
+    monkeypatch.setattr(assignment_module, "add_lease", stale_slot)
+    # When the claimer asks for work, the refused insert undoes itself and the claim moves on
+    taken = lease(session, project, claimer)
+    session.commit()
+    assert tried[0] == first.id and len(tried) == 2
+    assert (taken.item_id, taken.slot) in {(first.id, 2), (second.id, 1)}
+    # And the item has exactly the two active assignments, one lease audited per person
+    active = session.scalars(
+        select(Assignment).where(Assignment.project_id == project.id, Assignment.state == "leased")
+    ).all()
+    assert sorted((a.user_id, a.item_id, a.slot) for a in active) == sorted(
+        [(holder.id, first.id, 1), (claimer.id, taken.item_id, taken.slot)]
+    )
+    leased = session.scalar(
+        select(func.count()).where(
+            AuditEvent.project_id == project.id, AuditEvent.action == "assignment.leased"
+        )
+    )
+    assert leased == 2
 
 
 def test_never_the_same_person_twice_on_an_item(session: Session) -> None:
