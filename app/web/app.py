@@ -22,13 +22,19 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from app import __version__
-from app.db.engine import make_engine, make_session_factory
+from app.db.engine import is_sqlite, make_engine, make_session_factory
 from app.jobs.worker import JobSystem
 from app.settings import Settings
 from app.web.api import API_CONTROLLERS
 from app.web.auth import PUBLIC, authorize, rule_of
 from app.web.controllers import PAGE_CONTROLLERS
-from app.web.deps import provide_db, provide_grant, provide_optional_viewer, provide_viewer
+from app.web.deps import (
+    provide_db,
+    provide_db_on_loop,
+    provide_grant,
+    provide_optional_viewer,
+    provide_viewer,
+)
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.security import SECURITY_HEADERS
 from app.web.templating import configure_environment
@@ -85,7 +91,7 @@ def create_app(
         route_handlers=[*PAGE_CONTROLLERS, *API_CONTROLLERS, static],
         guards=[authorize],
         dependencies={
-            "db": Provide(provide_db),
+            "db": Provide(provide_db_on_loop if is_sqlite(engine) else provide_db),
             "viewer": Provide(provide_viewer, sync_to_thread=False),
             "maybe_viewer": Provide(provide_optional_viewer, sync_to_thread=False),
             "grant": Provide(provide_grant, sync_to_thread=False),
