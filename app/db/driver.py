@@ -175,23 +175,23 @@ def run_prepared(
     connection: Connection, statement: _Prepared, params: Mapping[str, Any]
 ) -> Rows[*tuple[Any, ...]]:
     """Run a prepared statement on the connection's DBAPI connection, in its transaction."""
-    values = statement.values(params)
     if statement.writes:
         connection.info[WROTE] = True  # as the engine's before_cursor_execute listener marks
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    try:
-        cursor = driver.execute(statement.sql, values)
-        raw = cursor.fetchall() if statement.results else ()
-    except connection.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(
-            statement.sql,
-            values,
-            exc,
-            connection.dialect.loaded_dbapi.Error,
-            dialect=connection.dialect,
-        ) from exc
+    cursor = run_on_driver(connection, statement.sql, statement.values(params))
     if not statement.results:
         return Rows((), cursor.rowcount)
-    rows = [statement.row(row) for row in raw]
+    rows = [statement.row(row) for row in cursor.fetchall()]
     return Rows(rows, len(rows))
+
+
+def run_on_driver(connection: Connection, sql: str, values: Sequence[Any] = ()) -> Any:
+    """Execute ``sql`` on the connection's DBAPI connection (no SQLAlchemy events, no
+    autobegin) and return the driver's cursor; the driver's errors are raised as SQLAlchemy's
+    exception classes (``OperationalError``, ``IntegrityError``, ...), as its execution would."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    error = connection.dialect.loaded_dbapi.Error
+    try:
+        return driver.execute(sql, values)
+    except error as exc:
+        raise DBAPIError.instance(sql, values, exc, error, dialect=connection.dialect) from exc

@@ -42,7 +42,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import TypedReturnsRows
 
 from app.db.bulk_read import WROTE, open_reader, read_bulk
-from app.db.driver import Rows, prepared, run_prepared
+from app.db.driver import Rows, prepared, run_on_driver, run_prepared
 from app.db.per_transaction import per_transaction
 from app.db.process_lock import ProcessLock
 from app.db.writers import SqliteWriters, WriterBusy, claimed, take_claimed
@@ -131,7 +131,7 @@ def _tune_sqlite(engine: Engine) -> None:
             if taken_over:
                 _begin_without_waiting(conn, statement)
             else:
-                conn.exec_driver_sql(statement)
+                run_on_driver(conn, statement)
         except BaseException:
             _release_writer(conn.info)
             raise
@@ -161,7 +161,7 @@ def _begin_without_waiting(conn: Any, statement: str) -> None:
     driver = conn.connection.driver_connection
     driver.execute("PRAGMA busy_timeout=0")
     try:
-        conn.exec_driver_sql(statement)
+        run_on_driver(conn, statement)
     except OperationalError as exc:
         if getattr(exc.orig, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
             raise

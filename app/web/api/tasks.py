@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from litestar import Controller, post
+from litestar import Controller, Request, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
@@ -34,7 +34,7 @@ from app.domain.values import spec_label_keys
 from app.web.api.projects import project_for
 from app.web.api.schemas import RuleIn
 from app.web.auth import token_scope
-from app.web.deps import Db, Grant
+from app.web.deps import Db, Grant, provide_grant
 from app.web.inline import run_write
 
 WORK = token_scope("tasks:work")
@@ -213,7 +213,8 @@ class TasksApi(Controller):
     """Leasing, submitting and skipping tasks through the JSON API.
 
     The three calls of the labeling loop run where :func:`~app.web.inline.run_write` puts them
-    (on SQLite, on the event loop once it holds the writer lock).
+    (on SQLite, on the event loop once it holds the writer lock), and take their grant from
+    the request (:func:`~app.web.deps.provide_grant`) rather than as a second dependency.
     """
 
     path = "/api/v1"
@@ -222,34 +223,40 @@ class TasksApi(Controller):
 
     @post("/projects/{slug:str}/tasks/next", opt=WORK, status_code=200)
     async def next_task(
-        self, state: State, db: Db, grant: Grant, slug: FromPath[str]
+        self, request: Request[Any, Any, Any], state: State, db: Db, slug: FromPath[str]
     ) -> Response[TaskEnvelope | None]:
         """Lease the next item (200 with the task), 204 when nothing is left, 409
         ``spec_acknowledgement_required`` when a newer spec must be acknowledged first.
 
         Asking again while a lease is live returns the same task.
         """
-        return await run_write(state, _next_task, db, grant, slug)
+        return await run_write(state, _next_task, db, provide_grant(request), slug)
 
     @post("/tasks/{task_id:int}/submit", opt=WORK, status_code=200)
     async def submit(
-        self, state: State, db: Db, grant: Grant, task_id: FromPath[int], data: JSONBody[SubmitIn]
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db: Db,
+        task_id: FromPath[int],
+        data: JSONBody[SubmitIn],
     ) -> SubmittedOut:
         """Record the value for a leased task: 422 for a value outside the spec, 409
         ``lease_expired`` for a lease that ran out or was used, 404 for someone else's task."""
-        return await run_write(state, _submit, db, grant, task_id, data)
+        return await run_write(state, _submit, db, provide_grant(request), task_id, data)
 
     @post("/tasks/{task_id:int}/skip", opt=WORK, status_code=200)
     async def skip(
         self,
+        request: Request[Any, Any, Any],
         state: State,
         db: Db,
-        grant: Grant,
         task_id: FromPath[int],
         data: JSONBody[SkipIn | None] = None,
     ) -> SkippedOut:
         """Skip a leased task (optional reason): it goes to someone else, never back to you."""
-        return await run_write(state, _skip, db, grant, task_id, data.reason if data else "")
+        reason = data.reason if data else ""
+        return await run_write(state, _skip, db, provide_grant(request), task_id, reason)
 
     @post(
         "/projects/{slug:str}/specs/{number:int}/acknowledge",
