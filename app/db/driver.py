@@ -13,6 +13,7 @@ non-positional dialects) takes SQLAlchemy's path, as does every other database.
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -114,11 +115,27 @@ def _bind_source(compiled: SQLCompiler, bind: BindParameter[Any], keys: frozense
             return None
         if default.is_scalar:
             return _FIXED, default.arg  # type: ignore[attr-defined]
-        call = default.arg  # type: ignore[attr-defined]
-        return _CALL, lambda: call(None)  # SQLAlchemy wraps argument-less callables this way
+        # SQLAlchemy wraps an argument-less default (``utcnow``, ``dict``) to take the
+        # execution context; one that reads the context is left to SQLAlchemy.
+        function = getattr(default.arg, "__wrapped__", None)  # type: ignore[attr-defined]
+        return (_CALL, function) if _takes_no_arguments(function) else None
     if bind.callable is not None:
         return _CALL, bind.callable
     return _FIXED, bind.value
+
+
+def _takes_no_arguments(function: Any) -> bool:
+    """Whether SQLAlchemy would call ``function`` without the context: it takes no required
+    argument, or (a builtin such as ``dict``) cannot be inspected."""
+    if not callable(function):
+        return False
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters
+    )
 
 
 def _prepare(statement: Executable, keys: frozenset[str], dialect: Dialect) -> Any:

@@ -8,7 +8,18 @@ from functools import partial
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, bindparam, event, insert, select, text, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -139,3 +150,23 @@ def test_objects_made_from_rows_are_the_sessions_own(session: Session) -> None:
     fresh.name = "pending"
     object_for_row(session, Project, row, refresh=True)
     assert fresh.name == "changed in the session"
+
+
+def test_a_default_that_reads_the_execution_context_is_left_to_sqlalchemy(
+    session: Session,
+) -> None:
+    # Given a table whose column default reads the statement's own parameters
+    probe = Table(
+        "driver_probe",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("n", Integer),
+        Column("twice", Integer, default=lambda ctx: ctx.get_current_parameters()["n"] * 2),
+        Column("made", Integer, default=lambda: 7),
+    )
+    probe.create(session.connection())
+    sent = _sent_by_sqlalchemy(session)
+    # When a row is inserted through execute_core, the default gets its context
+    adding = insert(probe).returning(probe.c.twice, probe.c.made)
+    assert execute_core(session, adding, {"n": 21}).one() == (42, 7)
+    assert len(sent) == 1  # on SQLAlchemy's path, on every database
