@@ -7,8 +7,11 @@ labeling loop runs about 25 statements per next + submit. On SQLite a statement 
 (at module level or by a cached builder) is compiled here once per set of parameter names and
 run straight on the session's connection, with SQLAlchemy's own bind and result processors,
 the columns' Python-side defaults, and SQLAlchemy's exception classes, so callers cannot tell
-the difference. What this does not cover (expanding ``IN`` lists, literal-execute parameters,
-non-positional dialects) takes SQLAlchemy's path, as does every other database.
+the difference, except that no engine events fire for these statements (``echo`` does not
+log them, ``before_cursor_execute`` listeners do not see them; the one the engine relies on,
+marking a connection that wrote, is done here). What this does not cover (an ``IN`` list or a
+literal-execute parameter given at execution, a column default that reads the execution
+context, a non-positional dialect) takes SQLAlchemy's path, as does every other database.
 """
 
 from __future__ import annotations
