@@ -91,3 +91,19 @@ def test_range_reads_keep_sqlite_off_the_project_index_and_postgresql_on_its_est
     }
     assert "(items.project_id + 0) = 3" in on["sqlite"]
     assert "items.project_id = 3" in on["postgresql"] and "+ 0" not in on["postgresql"]
+
+
+def test_sqlite_hands_out_the_connection_returned_last(tmp_path: Path) -> None:
+    # SQLite keeps a connection's page cache only while no other connection commits: the
+    # next transaction should get the connection the last one used
+    engine = make_engine(f"sqlite:///{tmp_path / 'accord.db'}")
+    try:
+        first, second = engine.raw_connection(), engine.raw_connection()
+        drivers = first.driver_connection, second.driver_connection
+        first.close()
+        second.close()  # returned last
+        again = engine.raw_connection()
+        assert again.driver_connection is drivers[1]
+        again.close()
+    finally:
+        engine.dispose()
