@@ -68,21 +68,11 @@ def draft_with(session: Session, project: Project, lead: User, **changes: Any) -
 
 
 @contextmanager
-def statements_sent(session: Session) -> Iterator[list[str]]:
-    """The SQL the session's connection sends while the block runs: read from SQLite's driver
-    itself (statements run there without SQLAlchemy's events, app/db/driver.py), elsewhere from
-    SQLAlchemy's ``before_cursor_execute``."""
+def statements_through_sqlalchemy(session: Session) -> Iterator[list[str]]:
+    """The SQL SQLAlchemy's execution sends on the session's connection while the block runs
+    (its ``before_cursor_execute`` event; statements on SQLite's driver do not pass there)."""
     connection = session.connection()
     sent: list[str] = []
-    if connection.dialect.name == "sqlite":
-        driver = connection.connection.driver_connection
-        assert driver is not None
-        driver.set_trace_callback(sent.append)
-        try:
-            yield sent
-        finally:
-            driver.set_trace_callback(None)
-        return
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         sent.append(statement)
@@ -92,3 +82,23 @@ def statements_sent(session: Session) -> Iterator[list[str]]:
         yield sent
     finally:
         event.remove(connection, "before_cursor_execute", record)
+
+
+@contextmanager
+def statements_sent(session: Session) -> Iterator[list[str]]:
+    """The SQL the session's connection sends while the block runs: read from SQLite's driver
+    itself (statements run there without SQLAlchemy's events, app/db/driver.py), elsewhere from
+    SQLAlchemy's ``before_cursor_execute``."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        with statements_through_sqlalchemy(session) as sent:
+            yield sent
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    traced: list[str] = []
+    driver.set_trace_callback(traced.append)
+    try:
+        yield traced
+    finally:
+        driver.set_trace_callback(None)

@@ -18,13 +18,13 @@ a statement per call (``insert(table).values(...)``) cost about as much as sendi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Column, Insert, Table, Update, and_, bindparam, insert, inspect, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from app.db.base import Base
 from app.db.engine import execute_core
@@ -48,20 +48,29 @@ def _updating(table: Table) -> Update:
     )
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What making ``model``'s objects from rows needs, worked out once per model: its mapper,
+    its table's columns in order, the attribute each one sets, and where the primary key is."""
+
+    mapper: Mapper[Any]
+    columns: tuple[Column[Any], ...]
+    names: tuple[str, ...]
+    key: tuple[int, ...]
+
+
 @cache
-def _shape(model: type[Base]) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """The attribute name of each column of ``model``'s table, in order, and where the primary
-    key's columns are."""
+def _shape(model: type[Base]) -> _Shape:
     mapper = inspect(model)
-    table = cast(Table, mapper.local_table)
-    names = tuple(mapper.get_property_by_column(column).key for column in table.c)
-    key = tuple(n for n, column in enumerate(table.c) if column.primary_key)
-    return names, key
+    columns = tuple(cast(Table, mapper.local_table).c)
+    names = tuple(mapper.get_property_by_column(column).key for column in columns)
+    key = tuple(n for n, column in enumerate(columns) if column.primary_key)
+    return _Shape(mapper, columns, names, key)
 
 
 def all_columns(model: type[Base]) -> tuple[Column[Any], ...]:
     """Every column of ``model``'s table, in the order :func:`object_for_row` reads them."""
-    return tuple(cast(Table, inspect(model).local_table).c)
+    return _shape(model).columns
 
 
 def object_for_row(
@@ -70,13 +79,14 @@ def object_for_row(
     """The session's persistent object for ``row`` (every column of ``model``'s table, in the
     table's order): the one the session already holds, its values refreshed from the row when
     ``refresh`` (as ``populate_existing`` would), else a new one, clean, every column set."""
-    names, key = _shape(model)
-    held = session.identity_map.get(identity_key(model, tuple(row[n] for n in key)))
+    shape = _shape(model)
+    key = shape.mapper.identity_key_from_primary_key(tuple(row[n] for n in shape.key))
+    held = session.identity_map.get(key)
     if held is not None:
         if refresh:
-            for name, value in zip(names, row, strict=True):
+            for name, value in zip(shape.names, row, strict=True):
                 set_committed_value(held, name, value)
-        return held
+        return cast(M, held)
     instance = detached_object(model, row)
     session.add(instance)
     return instance
@@ -86,9 +96,9 @@ def detached_object(model: type[M], row: Sequence[Any]) -> M:
     """An object for ``row`` (every column of ``model``'s table, in order) as if loaded by a
     session since closed. Made as the ORM loads one: without ``__init__``, the columns put in
     its ``__dict__`` (setting them through ``__init__`` cost several times more)."""
-    names, _ = _shape(model)
-    instance = cast(M, inspect(model).class_manager.new_instance())
-    instance.__dict__.update(zip(names, row, strict=True))
+    shape = _shape(model)
+    instance = cast(M, shape.mapper.class_manager.new_instance())
+    instance.__dict__.update(zip(shape.names, row, strict=True))
     make_transient_to_detached(instance)
     return instance
 
@@ -96,7 +106,7 @@ def detached_object(model: type[M], row: Sequence[Any]) -> M:
 def insert_object(session: Session, model: type[M], **values: Any) -> M:
     """Insert a ``model`` row with ``values`` (the columns' defaults fill the rest) and return
     it as a persistent object of the session. Constraint violations raise here, as a flush's."""
-    table = cast(Table, inspect(model).local_table)
+    table = cast(Table, _shape(model).mapper.local_table)
     return object_for_row(session, model, execute_core(session, _inserting(table), values).one())
 
 

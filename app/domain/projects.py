@@ -199,6 +199,7 @@ def project_of_member(session: Session, project_id: int, member: User) -> Projec
 
 _PROJECT_COLUMNS = all_columns(Project)
 _MEMBERSHIP_COLUMNS = all_columns(Membership)
+_SPEC_COLUMNS = all_columns(SpecVersion)
 
 
 @cache
@@ -242,7 +243,7 @@ def _project_with_membership(
 
 
 _CURRENT_SPEC = (
-    select(*all_columns(SpecVersion), *all_columns(SpecLabel))
+    select(*_SPEC_COLUMNS, *all_columns(SpecLabel))
     .outerjoin(SpecLabel, SpecLabel.spec_version_id == SpecVersion.id)
     .where(SpecVersion.project_id == bindparam("project_id"), SpecVersion.is_current)
 )
@@ -267,7 +268,7 @@ def current_spec(session: Session, project: Project) -> SpecVersion:
     rows = execute_core(session, _CURRENT_SPEC, {"project_id": project.id}).all()
     if not rows:
         raise NotFound(f"project {project.slug!r} has no published spec")
-    width = len(all_columns(SpecVersion))
+    width = len(_SPEC_COLUMNS)
     spec = object_for_row(session, SpecVersion, rows[0][:width])
     labels = [
         object_for_row(session, SpecLabel, row[width:]) for row in rows if row[width] is not None

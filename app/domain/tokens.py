@@ -16,7 +16,7 @@ from app.db.models import ApiToken, ApiTokenProject, Project, User
 from app.domain.audit import record_event
 from app.domain.credentials import digest
 from app.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
-from app.domain.plain_rows import detached_object
+from app.domain.plain_rows import all_columns, detached_object
 
 TOKEN_PREFIX = "acc_"  # noqa: S105 (a public prefix, not a secret)
 
@@ -58,7 +58,6 @@ class TokenGrant:
 # Table columns, not ORM attributes: the statement then skips the ORM's result machinery.
 _TOKENS = cast(Table, ApiToken.__table__).c
 _TOKEN_PROJECTS = cast(Table, ApiTokenProject.__table__).c
-_USERS = cast(Table, User.__table__)
 _TOKEN_WITH_USER = (
     select(
         _TOKENS.id.label("token_id"),
@@ -66,10 +65,10 @@ _TOKEN_WITH_USER = (
         _TOKENS.expires_at,
         _TOKENS.revoked_at,
         _TOKENS.last_used_at,
+        *all_columns(User),  # the row of detached_object(User, ...)
         _TOKEN_PROJECTS.project_id,
-        *_USERS.c,
     )
-    .join(_USERS, _USERS.c.id == _TOKENS.user_id)
+    .join(cast(Table, User.__table__), User.id == _TOKENS.user_id)
     .outerjoin(cast(Table, ApiTokenProject.__table__), _TOKEN_PROJECTS.token_id == _TOKENS.id)
     .where(_TOKENS.token_hash == bindparam("token_hash"))
 )
@@ -154,7 +153,7 @@ def resolve_token(session: Session | Connection, raw: str, *, may_write: bool = 
     rows = execute_core(session, _TOKEN_WITH_USER, {"token_hash": digest(raw.strip())}).all()
     if not rows:
         raise Unauthenticated("the API token is not valid", code="invalid_token")
-    token_id, scopes, expires_at, revoked_at, last_used_at, _, *user_row = rows[0]
+    token_id, scopes, expires_at, revoked_at, last_used_at, *user_row, _ = rows[0]
     now = utcnow()
     if revoked_at is not None:
         raise Unauthenticated("the API token was revoked", code="token_revoked")
@@ -168,7 +167,7 @@ def resolve_token(session: Session | Connection, raw: str, *, may_write: bool = 
             raise TouchDue
         session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
     granted = frozenset(scopes) if scopes else ROLE_SCOPES[user.role]
-    ids = frozenset(row[5] for row in rows if row[5] is not None)
+    ids = frozenset(project_id for *_, project_id in rows if project_id is not None)
     return TokenGrant(token_id, user, granted, ids or None)
 
 

@@ -8,7 +8,7 @@ from typing import Any, TypeAlias
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.domain.errors import Unauthenticated
 from app.domain.tokens import TokenGrant
@@ -19,7 +19,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def _request_session(request: Request[Any, Any, Any], state: State) -> Session:
     safe = request.method in SAFE_METHODS
-    return (state.session_factory if safe else state.write_session_factory)()  # type: ignore[no-any-return]
+    factory: sessionmaker[Session] = state.session_factory if safe else state.write_session_factory
+    return factory()
 
 
 def provide_db(request: Request[Any, Any, Any], state: State) -> Iterator[Session]:

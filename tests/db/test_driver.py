@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from sqlalchemy import (
@@ -14,7 +14,6 @@ from sqlalchemy import (
     MetaData,
     Table,
     bindparam,
-    event,
     insert,
     select,
     text,
@@ -27,7 +26,7 @@ from app.db.bulk_read import WROTE
 from app.db.engine import execute_core
 from app.db.models import AuditEvent, Item, Project
 from app.domain.plain_rows import all_columns, insert_object, object_for_row
-from tests.factories import make_project
+from tests.factories import make_project, statements_through_sqlalchemy
 
 _ITEMS = cast(Table, Item.__table__)
 _ITEM_ROWS = (
@@ -40,16 +39,6 @@ _RENAME = update(_ITEMS).where(_ITEMS.c.project_id == bindparam("in_project")).v
 _ADD_ITEM = insert(_ITEMS).returning(_ITEMS.c.id, _ITEMS.c.metadata, _ITEMS.c.created_at)
 _BY_IDS = select(_ITEMS.c.id).where(_ITEMS.c.id.in_(bindparam("ids", expanding=True)))
 _NEEDS_X = select(_ITEMS.c.id).where(_ITEMS.c.id == bindparam("x"))
-
-
-def _sent_by_sqlalchemy(session: Session) -> list[str]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(session.connection(), "before_cursor_execute", record)
-    return seen
 
 
 def _add_items(session: Session, project: Project, *, on_driver: bool = True) -> list[int]:
@@ -77,9 +66,9 @@ def test_rows_read_on_the_driver_are_the_rows_sqlalchemy_reads(session: Session)
     # Given items with JSON metadata, aware timestamps, booleans and column defaults
     project = make_project(session)
     _add_items(session, project)
-    sent = _sent_by_sqlalchemy(session)
     # When the same statement is run both ways
-    ours = execute_core(session, _ITEM_ROWS, {"project_id": project.id}).all()
+    with statements_through_sqlalchemy(session) as sent:
+        ours = execute_core(session, _ITEM_ROWS, {"project_id": project.id}).all()
     if session.get_bind().dialect.name == "sqlite":
         assert sent == []  # it did not go through SQLAlchemy's execution
     theirs = [tuple(row) for row in session.execute(_ITEM_ROWS, {"project_id": project.id})]
@@ -165,8 +154,8 @@ def test_a_default_that_reads_the_execution_context_is_left_to_sqlalchemy(
         Column("made", Integer, default=lambda: 7),
     )
     probe.create(session.connection())
-    sent = _sent_by_sqlalchemy(session)
     # When a row is inserted through execute_core, the default gets its context
     adding = insert(probe).returning(probe.c.twice, probe.c.made)
-    assert execute_core(session, adding, {"n": 21}).one() == (42, 7)
+    with statements_through_sqlalchemy(session) as sent:
+        assert execute_core(session, adding, {"n": 21}).one() == (42, 7)
     assert len(sent) == 1  # on SQLAlchemy's path, on every database
