@@ -23,7 +23,7 @@ from functools import cache
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Column, Insert, Table, Update, and_, bindparam, insert, inspect, update
-from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
+from sqlalchemy.orm import Mapper, Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db.base import Base
@@ -61,6 +61,9 @@ class _Shape:
 
 @cache
 def _shape(model: type[Base]) -> _Shape:
+    # A process whose first read is a plain one has not configured its mappers yet, and an
+    # unconfigured mapper's attributes cannot make an object (no query has configured them).
+    configure_mappers()
     mapper = inspect(model)
     columns = tuple(cast(Table, mapper.local_table).c)
     names = tuple(mapper.get_property_by_column(column).key for column in columns)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
@@ -101,3 +104,22 @@ def test_rows_of_one_table_may_name_different_columns(session: Session) -> None:
     ).all()
     assert [row[:3] for row in rows] == [(1, "cancelled", ""), (2, "skipped", "changed")]
     assert rows[0].finished_at is None and rows[1].finished_at is not None
+
+
+def test_objects_are_made_in_a_process_that_has_run_no_orm_query_yet() -> None:
+    # Given a fresh interpreter whose first use of the models is a plain row (as a CLI command
+    # or a benchmark reading a project first), with no query that would configure the mappers
+    program = (
+        "from app.db.models import User\n"
+        "from app.domain.plain_rows import all_columns, detached_object\n"
+        "row = [None] * len(all_columns(User))\n"
+        "row[[c.key for c in all_columns(User)].index('id')] = 7\n"
+        "print(detached_object(User, row).id)\n"
+    )
+    # When it makes an object from the row
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=False, timeout=60
+    )
+    # Then the object is made
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "7"
