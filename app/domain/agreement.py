@@ -35,7 +35,7 @@ from app.db.models import (
     SpecVersion,
     User,
 )
-from app.domain.agreement_store import remembered
+from app.domain.agreement_store import keep, recalled, remembered
 from app.domain.errors import InvalidInput
 from app.domain.projects import current_spec, tag_names
 from app.domain.ratings import (
@@ -160,6 +160,10 @@ class TagSlices:
     groups: list[Slice]
 
 
+_TAG_SLICES = f"current|tag-slices|{DEFAULT_RESAMPLES}|{DEFAULT_CONFIDENCE}"
+"""What the stored tag slices are computed with (their key among the project's reports)."""
+
+
 def tag_slices(
     session: Session, project: Project, *, meanwhile: Callable[[], None] | None = None
 ) -> TagSlices:
@@ -173,20 +177,44 @@ def tag_slices(
 
     def compute(_: list[str]) -> dict[str, TagSlices]:
         nonlocal queued
-        names = tag_names(session, project)
-        ratings, tags = load_tagged_ratings(session, project, names)
+        ratings, tags = load_tagged_ratings(session, project, tag_names(session, project))
         if meanwhile is not None:
             meanwhile()
             queued = True
-        settings = slice_settings(session, project, ratings)
-        groups = by_tag(ratings, tags, settings, names=sorted(names.values()))
-        return {"tag": TagSlices(settings.measure, groups)}
+        return {"tag": measure_tag_slices(session, project, ratings, tags)}
 
-    key = f"current|tag-slices|{DEFAULT_RESAMPLES}|{DEFAULT_CONFIDENCE}"
-    found = remembered(session, project, {"tag": key}, compute, lambda f: TagSlices(**f))
+    found = remembered(session, project, {"tag": _TAG_SLICES}, compute, _decoded_tag_slices)
     if meanwhile is not None and not queued:
         meanwhile()
     return found["tag"]
+
+
+def remembered_tag_slices(session: Session, project: Project) -> TagSlices | None:
+    """The tag slices of the project's current labels if this process or the store holds
+    them, else None (nothing is read or measured)."""
+    found = recalled(session, project, {"tag": _TAG_SLICES}, _decoded_tag_slices)
+    return found.get("tag")
+
+
+def measure_tag_slices(
+    session: Session, project: Project, ratings: pl.DataFrame, tags: pl.DataFrame
+) -> TagSlices:
+    """Measure the tag slices of ``ratings`` (item, annotator, value: the tagged items' labels
+    in force) and ``tags`` (item, tag), as :func:`~app.domain.ratings.load_tagged_ratings`
+    reads them."""
+    settings = slice_settings(session, project, ratings)
+    names = sorted(tag_names(session, project).values())
+    return TagSlices(settings.measure, by_tag(ratings, tags, settings, names=names))
+
+
+def keep_tag_slices(session: Session, project: Project, slices: TagSlices) -> None:
+    """Remember ``slices``, measured from the project's current labels, as :func:`tag_slices`
+    would have."""
+    keep(session, project, {_TAG_SLICES: slices})
+
+
+def _decoded_tag_slices(fields: dict[str, Any]) -> TagSlices:
+    return TagSlices(**fields)
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,24 @@ def remembered(
     stored fields), else from one call of ``compute`` with the keys neither holds; computed
     reports are then kept in both. ``compute`` runs inside :func:`bulk_reads`.
     """
+    found = recalled(session, project, parameters, decode)
+    computed = [key for key in parameters if key not in found]
+    if not computed:
+        return found
+    with bulk_reads(session, rows=_transaction_watermark(session, project)[0]):
+        fresh = compute(computed)
+    keep(session, project, {parameters[key]: fresh[key] for key in computed})
+    return found | fresh
+
+
+def recalled(
+    session: Session,
+    project: Project,
+    parameters: dict[K, str],
+    decode: Callable[[dict[str, Any]], R],
+) -> dict[K, R]:
+    """Those of the reports named by ``parameters`` that this process's memory or the store
+    holds under the project's current watermark (the others are left out)."""
     bind = str(session.get_bind().engine.url)
     mark = _transaction_watermark(session, project)
     found: dict[K, R] = {}
@@ -92,23 +110,26 @@ def remembered(
                 missing[key] = text
     if not missing:
         return found
-    digest = watermark_digest(mark)
-    stored = _stored_reports(session, project.id, list(missing.values()), digest)
+    stored = _stored_reports(session, project.id, list(missing.values()), watermark_digest(mark))
     known = {key: decode(stored[text]) for key, text in missing.items() if text in stored}
-    computed = [key for key in missing if key not in known]
-    if computed:
-        with bulk_reads(session, rows=mark[0]):
-            fresh = compute(computed)
-        _store_reports(
-            session, project.id, {missing[k]: fresh[k] for k in computed}, digest, mark[0]
-        )
-        known |= fresh
+    _memorize(bind, project.id, mark, {missing[key]: report for key, report in known.items()})
+    return found | known
+
+
+def keep(session: Session, project: Project, reports: dict[str, Any]) -> None:
+    """Keep ``reports`` (by what each is computed with, as text), computed from the project's
+    state at its current watermark, in this process's memory and in the store."""
+    mark = _transaction_watermark(session, project)
+    _store_reports(session, project.id, reports, watermark_digest(mark), mark[0])
+    _memorize(str(session.get_bind().engine.url), project.id, mark, reports)
+
+
+def _memorize(bind: str, project_id: int, mark: tuple[Any, ...], reports: dict[str, Any]) -> None:
     with _cache_lock:
-        for key, report in known.items():
-            _cache[(bind, project.id, missing[key])] = (mark, report)
+        for text, report in reports.items():
+            _cache[(bind, project_id, text)] = (mark, report)
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
-    return found | known
 
 
 def forget_reports() -> None:

@@ -106,19 +106,10 @@ def labels_query(
     )
 
 
-def read_labels(
-    session: Session,
-    project: Project,
-    items: pl.DataFrame,
-    versions: SpecVersions,
-    request: ExportRequest,
-    low: int,
-    high: int,
-) -> pl.DataFrame:
-    """The live labels of ``items`` that the request exports, in no particular order: item_id,
-    user_id, key (the value's JSON text), number (spec version), stale (from an earlier labeling
-    round), created_at (naive UTC)."""
-    raw = read_frame(
+def read_labels(session: Session, project: Project, low: int, high: int) -> pl.DataFrame:
+    """The rows of :func:`labels_query`: item_id, user_id, key (the value's JSON text),
+    version_id, round, created_at (naive UTC)."""
+    return read_frame(
         session,
         labels_query(session, project, low, high),
         {
@@ -130,7 +121,15 @@ def read_labels(
             "created_at": pl.Datetime("us"),
         },
     )
-    labels = raw.join(items.select(item_id="id", item_round="item_round"), on="item_id")
+
+
+def exported_labels(
+    labels: pl.DataFrame, items: pl.DataFrame, versions: SpecVersions, request: ExportRequest
+) -> pl.DataFrame:
+    """The ``labels`` (as :func:`read_labels` reads them) of ``items`` that the request exports,
+    in no particular order: item_id, user_id, key, number (spec version), stale (from an
+    earlier labeling round), created_at."""
+    labels = labels.join(items.select(item_id="id", item_round="item_round"), on="item_id")
     stale = pl.col("round") < pl.col("item_round")
     keep = pl.lit(True)
     selection = request.spec_version

@@ -4,12 +4,14 @@ Every figure of a row depends on its own item only, except what is project-wide 
 rule version per tag, tag alphas, the normalized texts of eval and holdout items), which is read
 once. So items are processed in id ranges of ``CHUNK_ITEMS``: each range reads its items, tags,
 labels and rulings, and yields its rows; memory stays flat whatever the project's size, and
-JSONL and CSV stream range by range. See :mod:`app.domain.export` for what the rows mean.
+JSONL and CSV stream range by range. The tag alphas judge the rows once they are built
+(:mod:`app.domain.export_reliability`), so a whole-frame export can measure them from its own
+ranges. See :mod:`app.domain.export` for what the rows mean.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +23,11 @@ from sqlalchemy.orm import Session
 from app.db.bulk_read import bulk_reads, prefetch
 from app.db.engine import decode_json, read_frame
 from app.db.models import Item, Project
-from app.domain.agreement import agreement_report, tag_slices
+from app.domain.agreement import agreement_report, remembered_tag_slices, tag_slices
 from app.domain.export import ExportRequest, pseudonym, rule_versions
 from app.domain.export_reads import (
     SpecVersions,
+    exported_labels,
     iso_utc,
     item_tags_query,
     items_query,
@@ -35,6 +38,7 @@ from app.domain.export_reads import (
     read_rulings,
     rulings_query,
 )
+from app.domain.export_reliability import Reliability, TaggedLabels, judged
 from app.domain.projects import tag_names
 from app.domain.ratings import VALUE_TYPES
 
@@ -45,9 +49,9 @@ ITEM_COLUMNS = (
     "tags",
     "split",
     "rule_versions",
-    "tags_reliable",
     "leak_risk",
 )
+"""The item's columns of a row as a range builds it (:func:`judged` adds ``tags_reliable``)."""
 _TAGS = pl.List(pl.String)
 
 
@@ -58,28 +62,38 @@ class _ProjectFigures:
     rule_versions: dict[str, int]
     versions: SpecVersions
     tag_names: dict[int, str]
-    tag_alpha: dict[str, float | None]
-    overall_alpha: float | None
-    reliable: frozenset[str]
     held_out: pl.Series
 
 
 def export_rows(session: Session, project: Project, request: ExportRequest) -> pl.DataFrame:
-    """The whole export as one frame (Parquet, snapshots)."""
-    frames = [frame for frame in export_frames(session, project, request) if frame.height]
-    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    """The whole export as one frame (Parquet, snapshots).
+
+    When the tags' slices are not remembered, they are measured from the labels the ranges read
+    (:class:`~app.domain.export_reliability.TaggedLabels`) and the rows judged at the end,
+    instead of reading the tagged items' labels first as a streamed export must.
+    """
+    if remembered_tag_slices(session, project) is not None:
+        frames = list(export_frames(session, project, request))
+    else:
+        gathered = TaggedLabels()
+        built = list(_in_background(_frames(session, project, request, gathered)))
+        assert gathered.reliability is not None  # measured after the last range
+        frames = [judged(frame, request, gathered.reliability) for frame in built if frame.height]
+    kept = [frame for frame in frames if frame.height]
+    return pl.concat(kept, how="diagonal_relaxed") if kept else pl.DataFrame()
 
 
 def export_frames(
     session: Session, project: Project, request: ExportRequest
 ) -> Iterator[pl.DataFrame]:
     """The export's rows, one frame per range of ``CHUNK_ITEMS`` item ids, all read in one
-    transaction (in bulk when the project is large: see :mod:`app.db.bulk_read`).
+    transaction (in bulk when the project is large: see :mod:`app.db.bulk_read`)."""
+    return _in_background(_frames(session, project, request, None))
 
-    Each frame is built on a thread of its own while the caller writes out the one before:
-    Polars lets go of the GIL, so building and writing share the cores.
-    """
-    frames = _frames(session, project, request)
+
+def _in_background(frames: Generator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """``frames``, each built on a thread of its own while the caller writes out the one
+    before: Polars lets go of the GIL, so building and writing share the cores."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export") as builder:
         try:
             upcoming = builder.submit(next, frames, None)
@@ -91,34 +105,57 @@ def export_frames(
             frames.close()
 
 
-def _frames(session: Session, project: Project, request: ExportRequest) -> Generator[pl.DataFrame]:
+def _frames(
+    session: Session, project: Project, request: ExportRequest, gathered: TaggedLabels | None
+) -> Generator[pl.DataFrame]:
+    """The ranges' frames: judged, or with ``gathered`` unjudged while the tagged items' labels
+    are gathered, measured after the last range (``gathered.reliability``)."""
     bounds = _item_ids(session, project)
     if bounds is None:
+        if gathered is not None:
+            gathered.measure(session, project, overall_alpha=None)
         return
     first, last = bounds
+    split = request.split if gathered is None else "all"  # gathering reads every split's items
     with bulk_reads(session, rows=_rows_read(project, bounds)):
         # The reader starts on the first range while the project-wide figures are worked out,
-        # on the second while the tags' reliability is measured, and then stays a range ahead
-        # of the one being built.
+        # on the second while the tags' reliability is measured (unless it is gathered), and
+        # then stays a range ahead of the one being built.
         prefetch(session, [_held_out_query(project)])
 
         def queue(low: int) -> None:
             if low <= last:
-                _prefetch(session, project, request, low)
+                _prefetch(session, project, request, split, low)
 
         queue(first)
-        context = _project_figures(session, project, request, lambda: queue(first + CHUNK_ITEMS))
+        figures = _project_figures(session, project)
+        slices = None
+        if gathered is None:
+            slices = tag_slices(session, project, meanwhile=lambda: queue(first + CHUNK_ITEMS))
+        else:
+            queue(first + CHUNK_ITEMS)
+        # The overall figure reads every label: only a min_alpha gate (on untagged items) needs it.
+        overall = None
+        if request.min_alpha is not None:
+            overall = agreement_report(session, project).overall.alpha
+        reliability = Reliability.of(slices, overall) if slices is not None else None
         for low in range(first, last + 1, CHUNK_ITEMS):
             if low > first:  # the second range was queued with the project figures
                 queue(low + CHUNK_ITEMS)
-            yield _range(session, project, request, context, low, low + CHUNK_ITEMS - 1)
+            high = low + CHUNK_ITEMS - 1
+            frame = _range(session, project, request, figures, low, high, gathered)
+            yield judged(frame, request, reliability) if reliability and frame.height else frame
+        if gathered is not None:
+            gathered.measure(session, project, overall)
 
 
-def _prefetch(session: Session, project: Project, request: ExportRequest, low: int) -> None:
+def _prefetch(
+    session: Session, project: Project, request: ExportRequest, split: str, low: int
+) -> None:
     """Queue the reads of the range from ``low``, in the order :func:`_range` makes them."""
     high = low + CHUNK_ITEMS - 1
     queries = [
-        items_query(project, request.split, low, high),
+        items_query(project, split, low, high),
         item_tags_query(low, high),
         labels_query(session, project, low, high),
     ]
@@ -127,22 +164,12 @@ def _prefetch(session: Session, project: Project, request: ExportRequest, low: i
     prefetch(session, queries)
 
 
-def _project_figures(
-    session: Session, project: Project, request: ExportRequest, meanwhile: Callable[[], None]
-) -> _ProjectFigures:
-    tags = tag_slices(session, project, meanwhile=meanwhile).groups
-    # The overall figure reads every label: only a min_alpha gate (on untagged items) needs it.
-    overall = None
-    if request.min_alpha is not None:
-        overall = agreement_report(session, project).overall.alpha
+def _project_figures(session: Session, project: Project) -> _ProjectFigures:
     texts = read_frame(session, _held_out_query(project), {"text": pl.String})
     return _ProjectFigures(
         rule_versions(session, project),
         SpecVersions.of(session, project),
         tag_names(session, project),
-        {g.key: g.alpha for g in tags},
-        overall,
-        frozenset(g.key for g in tags if g.reliable),
         texts.select(_normalized(pl.col("text")))["text"],
     )
 
@@ -178,14 +205,23 @@ def _range(
     session: Session,
     project: Project,
     request: ExportRequest,
-    context: _ProjectFigures,
+    figures: _ProjectFigures,
     low: int,
     high: int,
+    gathered: TaggedLabels | None,
 ) -> pl.DataFrame:
-    items = _items(session, project, request, context, low, high)
+    """The rows of the items ``low`` to ``high`` (not judged: :func:`judged` does that)."""
+    items = read_items(session, project, "all" if gathered else request.split, low, high)
+    tags = read_item_tags(session, figures.tag_names, low, high)
+    labels = read_labels(session, project, low, high)
+    if gathered is not None:
+        gathered.add(items, tags, labels)
+        if request.split != "all":
+            items = items.filter(pl.col("split") == request.split)
+    items = _items(request, figures, items, tags)
     if not items.height:
         return pl.DataFrame()
-    labels = read_labels(session, project, items, context.versions, request, low, high)
+    labels = exported_labels(labels, items, figures.versions, request)
     if not labels.height:
         return pl.DataFrame()
     people = {
@@ -215,7 +251,7 @@ def _range(
             stale="stale",
             labeled_at="created_at",
         )
-    rulings = read_rulings(session, project, context.versions, low, high)
+    rulings = read_rulings(session, project, figures.versions, low, high)
     # Rows follow the items' order (by id): the same data always exports the same bytes.
     rows = items.join(_votes(labels), left_on="id", right_on="item_id", maintain_order="left").join(
         rulings, left_on="id", right_on="item_id", how="left", maintain_order="left"
@@ -242,53 +278,35 @@ def _range(
 
 
 def _items(
-    session: Session,
-    project: Project,
-    request: ExportRequest,
-    context: _ProjectFigures,
-    low: int,
-    high: int,
+    request: ExportRequest, figures: _ProjectFigures, items: pl.DataFrame, tags: pl.DataFrame
 ) -> pl.DataFrame:
-    """The range's items that pass the split, tag, leak and alpha filters, with item columns."""
-    items = read_items(session, project, request.split, low, high)
-    tags = read_item_tags(session, context.tag_names, low, high)
+    """The ``items`` that pass the tag and leak filters, with their tags (``tags``: item_id,
+    tag), leak risk and rule versions."""
     lists = tags.sort("item_id", "tag").group_by("item_id", maintain_order=True).agg("tag")
     items = items.join(
         lists, left_on="id", right_on="item_id", how="left", maintain_order="left"
     ).with_columns(tags=pl.col("tag").fill_null(pl.lit([], dtype=_TAGS)))
-    has_tags = pl.col("tags").list.len() > 0
     if request.tags:
         items = items.filter(
             pl.col("tags").list.eval(pl.element().is_in(list(request.tags))).list.any()
         )
     leak = pl.lit(False)
-    if context.held_out.len():  # normalizing every text costs; without held-out texts, no leak
-        duplicate = _normalized(pl.col("text")).is_in(context.held_out.implode())
+    if figures.held_out.len():  # normalizing every text costs; without held-out texts, no leak
+        duplicate = _normalized(pl.col("text")).is_in(figures.held_out.implode())
         leak = (pl.col("split") == "train") & duplicate
     items = items.with_columns(leak_risk=leak)
     if not request.include_leak_risk:
         items = items.filter(~pl.col("leak_risk"))
-    if request.min_alpha is not None:
-        floor = request.min_alpha
-        passing = {t for t, a in context.tag_alpha.items() if a is not None and a >= floor}
-        overall_ok = context.overall_alpha is not None and context.overall_alpha >= floor
-        items = items.filter(pl.when(has_tags).then(all_tags_in(passing)).otherwise(overall_ok))
     return items.with_columns(
-        tags_reliable=pl.when(has_tags).then(all_tags_in(context.reliable)),
         rule_versions=pl.col("tags").list.eval(
             pl.struct(
                 tag=pl.element(),
                 spec_version=pl.element().replace_strict(
-                    context.rule_versions, default=None, return_dtype=pl.Int64
+                    figures.rule_versions, default=None, return_dtype=pl.Int64
                 ),
             )
         ),
     )
-
-
-def all_tags_in(names: frozenset[str] | set[str]) -> pl.Expr:
-    """Whether every tag of the item is one of ``names``."""
-    return pl.col("tags").list.eval(pl.element().is_in(list(names))).list.all()
 
 
 def _votes(labels: pl.DataFrame) -> pl.DataFrame:

@@ -71,7 +71,7 @@ def load_ratings(session: Session, project: Project, selection: SpecSelection) -
         query = query.where(selected(selection))
     raw = read_frame(session, query, columns)
     return raw.select(
-        item=unit, annotator="annotator", value=_decoded(project, raw), item_id="item_id"
+        item=unit, annotator="annotator", value=decoded_values(project, raw), item_id="item_id"
     )
 
 
@@ -113,7 +113,9 @@ def load_tagged_ratings(
     in_force = tags.select(item_id="item", round="round").unique()
     ratings = raw.join(in_force, on=["item_id", "round"])
     return (
-        ratings.select(item="item_id", annotator="annotator", value=_decoded(project, ratings)),
+        ratings.select(
+            item="item_id", annotator="annotator", value=decoded_values(project, ratings)
+        ),
         tags.select("item", tag=pl.col("tag_id").replace_strict(names)).unique(),
     )
 
@@ -132,7 +134,9 @@ def _ratings_query(
     return query, {"item_id": pl.Int64, "annotator": pl.Int64, "json": pl.String}
 
 
-def _decoded(project: Project, raw: pl.DataFrame) -> pl.Series:
+def decoded_values(project: Project, raw: pl.DataFrame) -> pl.Series:
+    """The label values in the ``json`` column of ``raw`` (JSON text), as the project's kind
+    types them."""
     return decode_json(raw["json"], VALUE_TYPES.get(project.kind, pl.String))
 
 
