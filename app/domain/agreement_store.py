@@ -79,13 +79,14 @@ def remembered(
     stored fields), else from one call of ``compute`` with the keys neither holds; computed
     reports are then kept in both. ``compute`` runs inside :func:`bulk_reads`.
     """
-    found = recalled(session, project, parameters, decode)
+    mark = _transaction_watermark(session, project)
+    found = _recalled(session, project, parameters, decode, mark)
     computed = [key for key in parameters if key not in found]
     if not computed:
         return found
-    with bulk_reads(session, rows=_transaction_watermark(session, project)[0]):
+    with bulk_reads(session, rows=mark[0]):
         fresh = compute(computed)
-    keep(session, project, {parameters[key]: fresh[key] for key in computed})
+    _keep(session, project, {parameters[key]: fresh[key] for key in computed}, mark)
     return found | fresh
 
 
@@ -97,8 +98,23 @@ def recalled(
 ) -> dict[K, R]:
     """Those of the reports named by ``parameters`` that this process's memory or the store
     holds under the project's current watermark (the others are left out)."""
+    return _recalled(session, project, parameters, decode, _transaction_watermark(session, project))
+
+
+def keep(session: Session, project: Project, reports: dict[str, Any]) -> None:
+    """Keep ``reports`` (by what each is computed with, as text), computed from the project's
+    state at its current watermark, in this process's memory and in the store."""
+    _keep(session, project, reports, _transaction_watermark(session, project))
+
+
+def _recalled(
+    session: Session,
+    project: Project,
+    parameters: dict[K, str],
+    decode: Callable[[dict[str, Any]], R],
+    mark: tuple[Any, ...],
+) -> dict[K, R]:
     bind = str(session.get_bind().engine.url)
-    mark = _transaction_watermark(session, project)
     found: dict[K, R] = {}
     missing: dict[K, str] = {}
     with _cache_lock:
@@ -116,10 +132,9 @@ def recalled(
     return found | known
 
 
-def keep(session: Session, project: Project, reports: dict[str, Any]) -> None:
-    """Keep ``reports`` (by what each is computed with, as text), computed from the project's
-    state at its current watermark, in this process's memory and in the store."""
-    mark = _transaction_watermark(session, project)
+def _keep(
+    session: Session, project: Project, reports: dict[str, Any], mark: tuple[Any, ...]
+) -> None:
     _store_reports(session, project.id, reports, watermark_digest(mark), mark[0])
     _memorize(str(session.get_bind().engine.url), project.id, mark, reports)
 

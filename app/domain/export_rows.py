@@ -144,7 +144,9 @@ def _frames(
                 queue(low + CHUNK_ITEMS)
             high = low + CHUNK_ITEMS - 1
             frame = _range(session, project, request, figures, low, high, gathered)
-            yield judged(frame, request, reliability) if reliability and frame.height else frame
+            if reliability is not None and frame.height:
+                frame = judged(frame, request, reliability)
+            yield frame
         if gathered is not None:
             gathered.measure(session, project, overall)
 
