@@ -1,29 +1,35 @@
 """A whole-frame export measures its tags' slices from its own ranges: the same slices as
-``tag_slices`` and the same bytes as a streamed export judged range by range."""
+``tag_slices`` for every kind of label, and the same bytes as a streamed export judged range by
+range."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import polars as pl
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from app.db import bulk_read
 from app.db.engine import make_session_factory, session_scope
 from app.domain import agreement, agreement_store
 from app.domain import export_rows as export_rows_module
 from app.domain.agreement import remembered_tag_slices, slice_json, tag_slices
+from app.domain.annotation_import import import_annotations
 from app.domain.demo import DEMO_SLUG
 from app.domain.export import parse_export_request
 from app.domain.export_files import serialize
 from app.domain.export_rows import export_frames, export_rows
+from app.domain.item_parsing import parse_annotation_rows
 from app.domain.outbox import run_job
-from app.domain.projects import get_project
+from app.domain.projects import LabelInput, get_project
 from app.domain.specs import publish_spec
 from app.jobs.actors import HANDLERS
 from tests.db.test_bulk_read import EXPORTS, demo  # noqa: F401 - the fixture
-from tests.factories import draft_with, make_user
+from tests.domain.test_assignment import add_items
+from tests.factories import draft_with, make_project, make_user
 
 
 def _slices(engine: Engine) -> list[dict[str, Any]]:
@@ -79,3 +85,64 @@ def _bytes(frame: pl.DataFrame, fmt: str) -> bytes:
 
 def _refused(*_: Any) -> None:
     raise AssertionError("the tagged items' labels were read on their own")
+
+
+KINDS: dict[str, dict[str, Any]] = {
+    "multi_choice": {
+        "labels": [LabelInput(k, k.title()) for k in ("food", "service", "price")],
+        "values": [["food"], ["food", "price"], ["service"], ["price", "service"]],
+    },
+    "numeric": {"labels": [], "scale": {"min": 1, "max": 5, "step": 0.5}, "values": [1, 2.5, 4]},
+    "ordinal": {
+        "labels": [LabelInput(k, k.title()) for k in ("low", "mid", "high")],
+        "values": ["low", "mid", "high"],
+    },
+}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_kind_of_label_measures_the_same_from_the_ranges(
+    session: Session, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a project of this kind whose negation items are labeled alike and whose sarcasm
+    # items are not (some items carry both tags, some neither), read in ranges of 5 items
+    lead = make_user(session, role="lead")
+    spec = {k: v for k, v in KINDS[kind].items() if k != "values"}
+    project = make_project(session, actor=lead, kind=kind, **spec)
+    project.min_pairable = 2
+    agreed = add_items(session, project, 6, tags=("negation",))
+    disputed = add_items(session, project, 6, tags=("sarcasm",))
+    both = add_items(session, project, 3, tags=("sarcasm", "negation"))
+    untagged = add_items(session, project, 3)
+    values = KINDS[kind]["values"]
+    rows = [
+        {
+            "external_id": item.external_id,
+            "annotator": who,
+            "value": values[(i + j) % 3 if item in disputed else i % 3],
+        }
+        for i, item in enumerate(agreed + disputed + both + untagged)
+        for j, who in enumerate(("ana", "ben", "cy"))
+    ]
+    body = json.dumps(rows).encode()
+    import_annotations(session, project, parse_annotation_rows(body, "json"), actor=lead)
+    monkeypatch.setattr(export_rows_module, "CHUNK_ITEMS", 5)
+    agreement_store.forget_reports()
+    expected = [slice_json(g) for g in tag_slices(session, project).groups]
+    # When a Parquet export measures the slices from its ranges
+    agreement_store.forget_reports()
+    monkeypatch.setattr(agreement, "load_tagged_ratings", _refused)
+    wanted = parse_export_request(
+        session, project, {"format": "parquet", "split": "all", "consensus": "all_annotations"}
+    )
+    rows_exported = export_rows(session, project, wanted)
+    # Then they are tag_slices' own, and the rows say so
+    measured = remembered_tag_slices(session, project)
+    assert measured is not None
+    assert [slice_json(g) for g in measured.groups] == expected
+    reliable = {g["key"] for g in expected if g["reliable"]}
+    assert reliable == {"negation"}
+    flags = dict(zip(rows_exported["external_id"], rows_exported["tags_reliable"], strict=True))
+    assert {flags[item.external_id] for item in agreed} == {True}
+    assert {flags[item.external_id] for item in disputed + both} == {False}
+    assert {flags.get(item.external_id) for item in untagged} == {None}
