@@ -23,8 +23,6 @@ from app.domain.agreement import TagSlices, keep_tag_slices, measure_tag_slices
 from app.domain.export import ExportRequest
 from app.domain.ratings import decoded_values
 
-RELIABLE = "tags_reliable"
-
 
 @dataclass(frozen=True)
 class Reliability:
@@ -54,8 +52,10 @@ def judged(rows: pl.DataFrame, request: ExportRequest, figures: Reliability) -> 
         passing = {t for t, a in figures.tag_alpha.items() if a is not None and a >= floor}
         overall_ok = figures.overall_alpha is not None and figures.overall_alpha >= floor
         rows = rows.filter(pl.when(has_tags).then(all_tags_in(passing)).otherwise(overall_ok))
-    reliable = rows.select(pl.when(has_tags).then(all_tags_in(figures.reliable)).alias(RELIABLE))
-    return rows.insert_column(rows.columns.index("rule_versions") + 1, reliable.to_series())
+    reliable = pl.when(has_tags).then(all_tags_in(figures.reliable)).alias("tags_reliable")
+    return rows.insert_column(
+        rows.columns.index("rule_versions") + 1, rows.select(reliable).to_series()
+    )
 
 
 def all_tags_in(names: frozenset[str] | set[str]) -> pl.Expr:
