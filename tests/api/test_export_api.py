@@ -234,3 +234,18 @@ def test_a_project_without_edge_case_tags_exports_its_labels(
         ([], "positive", "unanimous"),
         ([], "positive", "unanimous"),
     ]
+
+
+def test_a_project_without_items_exports_nothing_in_every_format(
+    app: Litestar, client: TestClient[Litestar]
+) -> None:
+    commit_user(app, email=LEAD, role="lead")
+    with session_scope(make_session_factory(app.state.engine, immediate=True), immediate=True) as s:
+        slug = make_project(s, actor=get_user_by_email(s, LEAD)).slug
+    token = make_token(app, LEAD)
+    url = f"/api/v1/projects/{slug}/export"
+    assert lines(client.get(url, headers=token)) == []
+    assert client.get(f"{url}?format=csv", headers=token).text == ""
+    parquet = client.get(f"{url}?format=parquet", headers=token)
+    assert parquet.status_code == 200 and parquet.headers["x-accord-rows"] == "0"
+    assert pl.read_parquet(io.BytesIO(parquet.content)).height == 0
