@@ -78,9 +78,11 @@ def export_rows(session: Session, project: Project, request: ExportRequest) -> p
         gathered = TaggedLabels()
         built = list(_in_background(_frames(session, project, request, gathered)))
         assert gathered.reliability is not None  # measured after the last range
-        frames = [judged(frame, request, gathered.reliability) for frame in built if frame.height]
-    kept = [frame for frame in frames if frame.height]
-    return pl.concat(kept, how="diagonal_relaxed") if kept else pl.DataFrame()
+        frames = [judged(frame, request, gathered.reliability) for frame in built]
+    # Every range's frame has the columns, so an export without rows keeps its schema.
+    return pl.concat(
+        [frame for frame in frames if frame.height] or frames[:1], how="diagonal_relaxed"
+    )
 
 
 def export_frames(
@@ -110,11 +112,8 @@ def _frames(
 ) -> Generator[pl.DataFrame]:
     """The ranges' frames: judged, or with ``gathered`` unjudged while the tagged items' labels
     are gathered, measured after the last range (``gathered.reliability``)."""
-    bounds = _item_ids(session, project)
-    if bounds is None:
-        if gathered is not None:
-            gathered.measure(session, project, overall_alpha=None)
-        return
+    # A project without items still gets one (empty) range: its frame carries the columns.
+    bounds = _item_ids(session, project) or (0, 0)
     first, last = bounds
     split = request.split if gathered is None else "all"  # gathering reads every split's items
     with bulk_reads(session, rows=_rows_read(project, bounds)):
@@ -144,7 +143,7 @@ def _frames(
                 queue(low + CHUNK_ITEMS)
             high = low + CHUNK_ITEMS - 1
             frame = _range(session, project, request, figures, low, high, gathered)
-            if reliability is not None and frame.height:
+            if reliability is not None:
                 frame = judged(frame, request, reliability)
             yield frame
         if gathered is not None:
@@ -221,11 +220,7 @@ def _range(
         if request.split != "all":
             items = items.filter(pl.col("split") == request.split)
     items = _items(request, figures, items, tags)
-    if not items.height:
-        return pl.DataFrame()
     labels = exported_labels(labels, items, figures.versions, request)
-    if not labels.height:
-        return pl.DataFrame()
     people = {
         user_id: pseudonym(project, user_id) for user_id in labels["user_id"].unique().to_list()
     }
