@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, TypeVarTuple, cast
 
+from sqlalchemy import Column
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 from sqlalchemy.sql import ClauseElement, Executable
@@ -105,13 +106,18 @@ _PREPARED: weakref.WeakKeyDictionary[Executable, dict[frozenset[str], Any]] = (
 )
 
 
-def _bind_source(compiled: SQLCompiler, bind: BindParameter[Any], keys: frozenset[str]) -> _Source:
+def _bind_source(
+    compiled: SQLCompiler,
+    bind: BindParameter[Any],
+    keys: frozenset[str],
+    defaulted: Mapping[str, Column[Any]],
+) -> _Source:
     """Where a bound value comes from, as SQLAlchemy's ``construct_params`` and execution-time
-    column defaults would have it; None if this module cannot tell."""
+    column defaults (``defaulted``: the columns whose Python-side default fills a parameter, by
+    key) would have it; None if this module cannot tell."""
     if bind.key in keys:
         return _PARAM, bind.key
-    prefetch = {c.key: c for c in (*compiled.insert_prefetch, *compiled.update_prefetch)}
-    column = prefetch.get(bind.key)
+    column = defaulted.get(bind.key)
     if column is not None:
         default = column.default if compiled.isinsert else column.onupdate
         if default is None or not (default.is_scalar or default.is_callable):
@@ -157,13 +163,14 @@ def _prepare(statement: Executable, keys: frozenset[str], dialect: Dialect) -> A
     expanded = compiled.construct_expanded_state(dict.fromkeys(keys), escape_names=False)
     if expanded.positiontup is None:
         return _UNPREPARED
+    defaulted = {c.key: c for c in (*compiled.insert_prefetch, *compiled.update_prefetch)}
     binds = []
     for name in expanded.positiontup:
         bind = compiled.binds.get(name)
         source = (
             (_FIXED, expanded.parameters[name])  # an item of a list fixed in the statement
             if bind is None
-            else _bind_source(compiled, bind, keys)
+            else _bind_source(compiled, bind, keys, defaulted)
         )
         processor = expanded.processors.get(name) or compiled._bind_processors.get(name)
         if source is None or not (processor is None or callable(processor)):
@@ -182,9 +189,7 @@ def prepared(
     """The statement compiled for these parameter names (once), or None to leave it to
     SQLAlchemy."""
     keys = frozenset(params)
-    by_keys = _PREPARED.get(statement)
-    if by_keys is None:
-        by_keys = _PREPARED[statement] = {}
+    by_keys = _PREPARED.setdefault(statement, {})
     found = by_keys.get(keys)
     if found is None:
         found = by_keys[keys] = _prepare(statement, keys, dialect)

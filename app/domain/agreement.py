@@ -18,7 +18,7 @@ interval, multi-choice uses the MASI set distance overall and yes/no per label.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -177,11 +177,12 @@ def tag_slices(
 
     def compute(_: list[str]) -> dict[str, TagSlices]:
         nonlocal queued
-        ratings, tags = load_tagged_ratings(session, project, tag_names(session, project))
+        names = tag_names(session, project)
+        ratings, tags = load_tagged_ratings(session, project, names)
         if meanwhile is not None:
             meanwhile()
             queued = True
-        return {"tag": measure_tag_slices(session, project, ratings, tags)}
+        return {"tag": measure_tag_slices(session, project, ratings, tags, names)}
 
     found = remembered(session, project, {"tag": _TAG_SLICES}, compute, _decoded_tag_slices)
     if meanwhile is not None and not queued:
@@ -197,14 +198,19 @@ def remembered_tag_slices(session: Session, project: Project) -> TagSlices | Non
 
 
 def measure_tag_slices(
-    session: Session, project: Project, ratings: pl.DataFrame, tags: pl.DataFrame
+    session: Session,
+    project: Project,
+    ratings: pl.DataFrame,
+    tags: pl.DataFrame,
+    names: Mapping[int, str],
 ) -> TagSlices:
     """Measure the tag slices of ``ratings`` (item, annotator, value: the tagged items' labels
     in force) and ``tags`` (item, tag), as :func:`~app.domain.ratings.load_tagged_ratings`
-    reads them."""
+    reads them; ``names``: the project's tags (:func:`~app.domain.projects.tag_names`)."""
     settings = slice_settings(session, project, ratings)
-    names = sorted(tag_names(session, project).values())
-    return TagSlices(settings.measure, by_tag(ratings, tags, settings, names=names))
+    return TagSlices(
+        settings.measure, by_tag(ratings, tags, settings, names=sorted(names.values()))
+    )
 
 
 def keep_tag_slices(session: Session, project: Project, slices: TagSlices) -> None:

@@ -13,6 +13,7 @@ second time, about a second on a million items.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -85,13 +86,20 @@ class TaggedLabels:
         self.ratings.append(in_force.select(item="item_id", annotator="user_id", json="key"))
         self.tags.append(tags.select(item="item_id", tag="tag"))
 
-    def measure(self, session: Session, project: Project, overall_alpha: float | None) -> None:
-        """Measure the slices of everything added, remember them for every later reader of the
-        same labels, and judge by them (:attr:`reliability`)."""
+    def measure(
+        self,
+        session: Session,
+        project: Project,
+        names: Mapping[int, str],
+        overall_alpha: float | None,
+    ) -> None:
+        """Measure the slices of everything added (``names``: the project's tags), remember
+        them for every later reader of the same labels, and judge by them
+        (:attr:`reliability`)."""
         raw = pl.concat(self.ratings) if self.ratings else pl.DataFrame(schema=_RAW)
         ratings = raw.select("item", "annotator", value=decoded_values(project, raw))
         tags = pl.concat(self.tags).unique() if self.tags else pl.DataFrame(schema=_TAGS)
-        slices = measure_tag_slices(session, project, ratings, tags)
+        slices = measure_tag_slices(session, project, ratings, tags, names)
         keep_tag_slices(session, project, slices)
         self.reliability = Reliability.of(slices, overall_alpha)
 

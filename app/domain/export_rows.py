@@ -142,12 +142,12 @@ def _frames(
             if low > first:  # the second range was queued with the project figures
                 queue(low + CHUNK_ITEMS)
             high = low + CHUNK_ITEMS - 1
-            frame = _range(session, project, request, figures, low, high, gathered)
+            frame = _range(session, project, request, figures, low, high, split, gathered)
             if reliability is not None:
                 frame = judged(frame, request, reliability)
             yield frame
         if gathered is not None:
-            gathered.measure(session, project, overall)
+            gathered.measure(session, project, figures.tag_names, overall)
 
 
 def _prefetch(
@@ -209,16 +209,18 @@ def _range(
     figures: _ProjectFigures,
     low: int,
     high: int,
+    split: str,
     gathered: TaggedLabels | None,
 ) -> pl.DataFrame:
-    """The rows of the items ``low`` to ``high`` (not judged: :func:`judged` does that)."""
-    items = read_items(session, project, "all" if gathered else request.split, low, high)
+    """The rows of the items ``low`` to ``high`` (not judged: :func:`judged` does that), read
+    from the items of ``split`` (every split's while ``gathered`` takes the tagged labels)."""
+    items = read_items(session, project, split, low, high)
     tags = read_item_tags(session, figures.tag_names, low, high)
     labels = read_labels(session, project, low, high)
     if gathered is not None:
         gathered.add(items, tags, labels)
-        if request.split != "all":
-            items = items.filter(pl.col("split") == request.split)
+    if split != request.split:
+        items = items.filter(pl.col("split") == request.split)
     items = _items(request, figures, items, tags)
     labels = exported_labels(labels, items, figures.versions, request)
     people = {

@@ -95,6 +95,14 @@ def object_for_row(
     return instance
 
 
+def joined_object(session: Session, model: type[M], row: Sequence[Any]) -> M | None:
+    """:func:`object_for_row` for the ``model`` part of an outer join's row, or None where the
+    join found no ``model`` row (its primary key is null)."""
+    if all(row[n] is None for n in _shape(model).key):
+        return None
+    return object_for_row(session, model, row)
+
+
 def detached_object(model: type[M], row: Sequence[Any]) -> M:
     """An object for ``row`` (every column of ``model``'s table, in order) as if loaded by a
     session since closed. Made as the ORM loads one: without ``__init__``, the columns put in

@@ -18,7 +18,7 @@ from app.db.models.projects import TASK_KINDS
 from app.db.per_transaction import per_transaction
 from app.domain.audit import record_event
 from app.domain.errors import Conflict, InvalidInput, NotFound
-from app.domain.plain_rows import all_columns, object_for_row
+from app.domain.plain_rows import all_columns, joined_object, object_for_row
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -235,8 +235,7 @@ def _project_with_membership(
         return None
     width = len(_PROJECT_COLUMNS)
     project = object_for_row(session, Project, row[:width])
-    found = row[width:]
-    membership = None if found[0] is None else object_for_row(session, Membership, found)
+    membership = joined_object(session, Membership, row[width:])
     # An entry already remembered is the session's own (maybe changed) object: keep it.
     session.info.setdefault(REACH, {}).setdefault((member.id, project.id), membership)
     return project
@@ -270,9 +269,8 @@ def current_spec(session: Session, project: Project) -> SpecVersion:
         raise NotFound(f"project {project.slug!r} has no published spec")
     width = len(_SPEC_COLUMNS)
     spec = object_for_row(session, SpecVersion, rows[0][:width])
-    labels = [
-        object_for_row(session, SpecLabel, row[width:]) for row in rows if row[width] is not None
-    ]
+    found = (joined_object(session, SpecLabel, row[width:]) for row in rows)
+    labels = [label for label in found if label is not None]
     if "labels" in inspect(spec).unloaded:  # as a joined load: a loaded collection is kept
         set_committed_value(spec, "labels", sorted(labels, key=lambda label: label.position))
     remembered[project.id] = spec

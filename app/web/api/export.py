@@ -64,6 +64,6 @@ def _streamed(
         assert project is not None  # checked by the handler a moment ago
         first = True
         for frame in export_frames(session, project, wanted):
-            if frame.height or (first and wanted.format == "csv" and frame.width):
+            if frame.height or first:  # an empty first range still gives CSV its header
                 yield from serialize(frame, wanted.format, header=first)
                 first = False
