@@ -41,10 +41,10 @@ from app.domain.projects import current_spec, tag_names
 from app.domain.ratings import (
     SpecSelection,
     load_ratings,
-    load_tagged_ratings,
     load_tags,
     selected,
 )
+from app.domain.tagged_labels import tagged_ratings
 
 GROUPINGS = ("tag", "label", "annotator")
 MEASURES: dict[str, Measure] = {
@@ -178,7 +178,7 @@ def tag_slices(
     def compute(_: list[str]) -> dict[str, TagSlices]:
         nonlocal queued
         names = tag_names(session, project)
-        ratings, tags = load_tagged_ratings(session, project, names)
+        ratings, tags = tagged_ratings(session, project, names)
         if meanwhile is not None:
             meanwhile()
             queued = True
@@ -205,7 +205,7 @@ def measure_tag_slices(
     names: Mapping[int, str],
 ) -> TagSlices:
     """Measure the tag slices of ``ratings`` (item, annotator, value: the tagged items' labels
-    in force) and ``tags`` (item, tag), as :func:`~app.domain.ratings.load_tagged_ratings`
+    in force) and ``tags`` (item, tag), as :func:`~app.domain.tagged_labels.tagged_ratings`
     reads them; ``names``: the project's tags (:func:`~app.domain.projects.tag_names`)."""
     settings = slice_settings(session, project, ratings)
     return TagSlices(

@@ -248,6 +248,17 @@ def _store_reports(
     docstring), replacing what was stored for the same parameters."""
     if n_annotations < STORE_MIN_ANNOTATIONS or not reports:
         return
+
+    def write(s: Session) -> None:
+        for key, report in reports.items():
+            _upsert(s, project_id, key, digest, report)
+
+    write_aside(session, write, f"the agreement report of project {project_id}")
+
+
+def write_aside(session: Session, write: Callable[[Session], None], what: str) -> None:
+    """Run ``write`` in a short transaction of its own, if that is safe while ``session`` is
+    open (see the module docstring): best effort, a failure is logged as not storing ``what``."""
     bind = session.get_bind()
     connection = session.connection()
     if not isinstance(bind, Engine) or connection.info.get(WROTE):
@@ -257,10 +268,9 @@ def _store_reports(
         return
     try:
         with session_scope(make_session_factory(bind, immediate=True), immediate=True) as s:
-            for key, report in reports.items():
-                _upsert(s, project_id, key, digest, report)
+            write(s)
     except SQLAlchemyError as exc:  # the project may be gone, or the database busy
-        log.warning("could not store the agreement report of project %s: %s", project_id, exc)
+        log.warning("could not store %s: %s", what, exc)
 
 
 def _upsert(session: Session, project_id: int, key: str, digest: str, report: Any) -> None:

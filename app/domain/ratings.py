@@ -75,48 +75,60 @@ def load_ratings(session: Session, project: Project, selection: SpecSelection) -
     )
 
 
-def load_tagged_ratings(
-    session: Session, project: Project, names: dict[int, str]
+def read_tagged_labels(
+    session: Session, project: Project, tag_ids: list[int]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The labels in force on items carrying the tags ``names`` (the project's, by id) as ratings
-    (item, annotator, value), and the (item, tag) pairs: the inputs of every tag's slice,
-    without reading the untagged items."""
-    if not names:
-        return (
-            pl.DataFrame(
-                schema={
-                    "item": pl.Int64,
-                    "annotator": pl.Int64,
-                    "value": VALUE_TYPES.get(project.kind, pl.String),
-                }
-            ),
-            pl.DataFrame(schema={"item": pl.Int64, "tag": pl.String}),
-        )
+    """The live labels in force on items carrying any of the tags ``tag_ids`` (id, item,
+    annotator, value) and those items' tags (item, tag_id, round: the item's labeling round):
+    the inputs of every tag's slice, without reading the untagged items."""
+    tags = pl.DataFrame(schema=TAGGED_ITEM_SCHEMA)
+    labels = pl.DataFrame(schema=labels_schema(project))
+    if not tag_ids:
+        return labels, tags
     # The tagged items in item order (not by tag: their labels would be looked up all over the
     # table), their labels by the labels' item index, and the items' rounds apart: joining
     # items to the labels makes SQLite look up the item once per label.
-    of_tags = unindexed(ItemTag.tag_id).in_(list(names))
+    of_tags = unindexed(ItemTag.tag_id).in_(tag_ids)
     tags = read_frame(
         session,
         select(ItemTag.item_id, ItemTag.tag_id, Item.label_round)
         .join(Item, Item.id == ItemTag.item_id)
         .where(of_tags),
-        {"item": pl.Int64, "tag_id": pl.Int64, "round": pl.Int64},
+        TAGGED_ITEM_SCHEMA,
     )
     query, columns = _ratings_query(session, project, project_index=False)
     tagged_items = select(ItemTag.item_id).where(of_tags)
     raw = read_frame(
         session,
-        query.add_columns(Annotation.label_round).where(Annotation.item_id.in_(tagged_items)),
-        columns | {"round": pl.Int64},
-    )
-    in_force = tags.select(item_id="item", round="round").unique()
-    ratings = raw.join(in_force, on=["item_id", "round"])
-    return (
-        ratings.select(
-            item="item_id", annotator="annotator", value=decoded_values(project, ratings)
+        query.add_columns(Annotation.label_round, Annotation.id).where(
+            Annotation.item_id.in_(tagged_items)
         ),
-        tags.select("item", tag=pl.col("tag_id").replace_strict(names)).unique(),
+        columns | {"round": pl.Int64, "id": pl.Int64},
+    )
+    return in_force(project, raw, tags), tags
+
+
+TAGGED_ITEM_SCHEMA = {"item": pl.Int64, "tag_id": pl.Int64, "round": pl.Int64}
+"""The columns of tagged items as :func:`read_tagged_labels` gives them."""
+
+
+def labels_schema(project: Project) -> dict[str, Any]:
+    """The columns of labels as :func:`read_tagged_labels` gives them."""
+    return {
+        "id": pl.Int64,
+        "item": pl.Int64,
+        "annotator": pl.Int64,
+        "value": VALUE_TYPES.get(project.kind, pl.String),
+    }
+
+
+def in_force(project: Project, raw: pl.DataFrame, tags: pl.DataFrame) -> pl.DataFrame:
+    """Of ``raw`` live labels (id, item_id, annotator, json, round), those of ``tags``' items
+    (item, round) in the items' current round, decoded (id, item, annotator, value)."""
+    rounds = tags.select(item_id="item", round="round").unique()
+    kept = raw.join(rounds, on=["item_id", "round"])
+    return kept.select(
+        "id", item="item_id", annotator="annotator", value=decoded_values(project, kept)
     )
 
 

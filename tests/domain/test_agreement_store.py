@@ -110,7 +110,7 @@ def test_reports_of_uncommitted_or_small_or_locked_work_are_not_stored(
 def test_tag_slices_are_stored_beside_the_reports_and_go_stale_with_them(
     demo: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loads = calls_of(monkeypatch, agreement, "load_tagged_ratings")
+    loads = calls_of(monkeypatch, agreement, "tagged_ratings")
 
     def slices() -> list[dict[str, Any]]:
         agreement_store.forget_reports()  # as a process with an empty cache

@@ -62,7 +62,7 @@ def test_a_whole_export_measures_the_tags_from_its_ranges_as_tag_slices_does(
     # When a whole-frame export runs with no slices remembered, never reading the tagged
     # items' labels on their own
     agreement_store.forget_reports()
-    monkeypatch.setattr(agreement, "load_tagged_ratings", _refused)
+    monkeypatch.setattr(agreement, "tagged_ratings", _refused)
     with session_scope(make_session_factory(demo)) as s:
         project = get_project(s, DEMO_SLUG)
         wanted = parse_export_request(s, project, params)
@@ -131,7 +131,7 @@ def test_every_kind_of_label_measures_the_same_from_the_ranges(
     expected = [slice_json(g) for g in tag_slices(session, project).groups]
     # When a Parquet export measures the slices from its ranges
     agreement_store.forget_reports()
-    monkeypatch.setattr(agreement, "load_tagged_ratings", _refused)
+    monkeypatch.setattr(agreement, "tagged_ratings", _refused)
     wanted = parse_export_request(
         session, project, {"format": "parquet", "split": "all", "consensus": "all_annotations"}
     )

@@ -1,6 +1,6 @@
 """All ORM models; importing this package registers every table on ``Base.metadata``."""
 
-from app.db.models.agreement import StoredAgreementReport
+from app.db.models.agreement import KeptTaggedLabels, StoredAgreementReport
 from app.db.models.audit import AuditEvent
 from app.db.models.campaigns import RelabelCampaign, RelabelItem
 from app.db.models.hotspots import Hotspot
@@ -34,6 +34,7 @@ __all__ = [
     "Item",
     "ItemTag",
     "Job",
+    "KeptTaggedLabels",
     "LoginAttempt",
     "Membership",
     "Notice",
