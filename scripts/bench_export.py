@@ -7,6 +7,9 @@ serializing every chunk) for Parquet and JSONL: seconds, rows/s and peak RSS (th
 process and, on SQLite, its reader process). Each format is timed twice: *first* after the
 labels changed (no agreement report stored: the export computes the tag reliability and stores
 it) and *stored* (as after a dashboard view, a snapshot or an earlier export of the same labels).
+For JSONL, *first* reads the tagged items' labels whole, as on a project never measured before
+(nothing kept: :mod:`app.domain.tagged_labels`), and *changed* comes after annotators corrected
+1,000 labels (each retracted, a new one added) since the labels were kept, as in continuous work.
 Targets (2 cores): Parquet of 1M items under 5 s; JSONL at over 200,000 rows/s with peak RSS
 under 500 MB.
 
@@ -20,6 +23,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import resource
 import sys
 import tempfile
@@ -32,11 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_labeling import fresh_database, postgres_version, print_machine
-from bench_relabel import in_fresh_process, load_plain_project
-from sqlalchemy import delete
+from bench_relabel import LABELS, in_fresh_process, load_plain_project
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
 
+from app.db.base import utcnow
 from app.db.engine import make_engine, make_session_factory, session_scope
-from app.db.models import StoredAgreementReport
+from app.db.models import Annotation, KeptTaggedLabels, StoredAgreementReport
 from app.domain.export import parse_export_request
 from app.domain.export_files import serialize
 from app.domain.export_rows import export_frames, export_rows
@@ -45,6 +51,8 @@ from app.domain.projects import get_project
 TARGET_PARQUET_S = 5.0
 TARGET_JSONL_ROWS_PER_S = 200_000
 TARGET_JSONL_RSS_MIB = 500.0
+CORRECTIONS = 1_000
+REPORTS = {"parquet": ("first", "stored"), "jsonl": ("first", "changed", "stored")}
 
 
 def load(url: str, n_items: int) -> None:
@@ -87,11 +95,16 @@ class ChildPeak:
 
 def measure(url: str, fmt: str, report: str) -> dict[str, float]:
     """One export, timed, in this (fresh) process; ``report``: ``first`` forgets the stored
-    agreement reports beforehand (untimed)."""
+    agreement reports and the kept tagged labels beforehand (untimed), ``changed`` forgets the
+    reports and corrects :data:`CORRECTIONS` labels."""
     engine = make_engine(url)
-    if report == "first":
+    if report in ("first", "changed"):
         with session_scope(make_session_factory(engine)) as session:
             session.execute(delete(StoredAgreementReport))
+            if report == "first":
+                session.execute(delete(KeptTaggedLabels))
+            else:
+                correct_labels(session, CORRECTIONS)
     reader = ChildPeak()
     started = time.perf_counter()
     n_bytes = 0
@@ -113,6 +126,37 @@ def measure(url: str, fmt: str, report: str) -> dict[str, float]:
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "reader_rss_mib": reader.stop(),
     }
+
+
+def correct_labels(session: Session, n: int) -> None:
+    """Retract ``n`` random live labels of the project, each replaced by a label of another
+    value from the same annotator (as a correction in the browser does)."""
+    rng = random.Random()
+    low, high = session.execute(select(func.min(Annotation.id), func.max(Annotation.id))).one()
+    picked = rng.sample(range(low, high + 1), min(3 * n, high - low + 1))
+    labels = session.scalars(
+        select(Annotation).where(Annotation.id.in_(picked), Annotation.retracted_at.is_(None))
+    ).all()[:n]
+    session.execute(
+        update(Annotation)
+        .where(Annotation.id.in_([a.id for a in labels]))
+        .values(retracted_at=utcnow())
+    )
+    session.execute(
+        insert(Annotation),
+        [
+            {
+                "project_id": a.project_id,
+                "item_id": a.item_id,
+                "user_id": a.user_id,
+                "spec_version_id": a.spec_version_id,
+                "label_round": a.label_round,
+                "value": rng.choice([v for v in LABELS if v != a.value]),
+                "source": "api",
+            }
+            for a in labels
+        ],
+    )
 
 
 def report_line(database: str, fmt: str, report: str, r: dict[str, float]) -> None:
@@ -149,8 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     pg = postgres_version(options.postgres_url)
     print_machine(pg)
     if options.loaded:
-        for fmt in ("parquet", "jsonl"):
-            for report in ("first", "stored"):
+        for fmt, reports in REPORTS.items():
+            for report in reports:
                 figures = in_fresh_process(__file__, options.loaded, fmt, report)
                 report_line("loaded", fmt, report, figures)
         return 0
@@ -164,8 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ):
             load(url, options.items)
             print()
-            for fmt in ("parquet", "jsonl"):
-                for report in ("first", "stored"):
+            for fmt, reports in REPORTS.items():
+                for report in reports:
                     report_line(database, fmt, report, in_fresh_process(__file__, url, fmt, report))
     return 0
 

@@ -42,6 +42,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("project_id", name=op.f("pk_kept_tagged_labels")),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # Parquet is compressed already: compressing it again on every write cost a tenth of
+        # a second on a million items, for nothing.
+        for column in ("ratings", "tags"):
+            op.execute(f"ALTER TABLE kept_tagged_labels ALTER COLUMN {column} SET STORAGE EXTERNAL")
 
 
 def downgrade() -> None:
