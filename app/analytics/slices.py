@@ -171,12 +171,12 @@ def by_tag(
 ) -> list[Slice]:
     """One slice per edge-case tag: the ratings of the items carrying it (``names``: also the
     tags no rated item carries, so they show as empty)."""
-    present = sorted(set(tags["tag"].to_list()) | set(names))
+    by_name = tags.partition_by("tag", as_dict=True)
     slices = []
-    for tag in present:
-        items = tags.filter(pl.col("tag") == tag)["item"]
+    for tag in sorted({key for (key,) in by_name} | set(names)):
+        items = by_name[(tag,)]["item"] if (tag,) in by_name else tags["item"].clear()
         slices.append(
-            measure_slice(tag, ratings.filter(pl.col("item").is_in(items.to_list())), settings)
+            measure_slice(tag, ratings.filter(pl.col("item").is_in(items.implode())), settings)
         )
     return slices
 
