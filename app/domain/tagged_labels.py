@@ -13,10 +13,12 @@ transaction, reads that point again and then only
   in their item's current round, and
 * when the retraction count moved, the ids of the retracted annotations, dropped from the set.
 
-Anything else that changes what is in force (an item tagged, a re-label campaign, another
-version of Accord) changes the kept set's ``inputs`` and has it read whole. Keeping needs every
-read in one transaction, so it happens only inside a bulk read (:mod:`app.db.bulk_read`: large
-projects, the ones it pays for); smaller projects read the set each time.
+The caught-up set is written back once the labels made since the kept one are worth it
+(:data:`REKEEP_AFTER`). Anything else that changes what is in force (an item tagged, a re-label
+campaign, another version of Accord) changes the kept set's ``inputs`` and has it read whole.
+Keeping needs every read in one transaction, so it happens only inside a bulk read
+(:mod:`app.db.bulk_read`: large projects, the ones it pays for); smaller projects read the set
+each time.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from app.db.engine import dialect_insert, json_as_text, read_frame, unindexed
 from app.db.models import Annotation, ItemTag, KeptTaggedLabels, Project, RelabelCampaign
 from app.domain.agreement_store import STORE_MIN_ANNOTATIONS, write_aside
 from app.domain.ratings import TAGGED_ITEM_SCHEMA, in_force, labels_schema, read_tagged_labels
+
+REKEEP_AFTER = 0.02
+"""The share of new annotations (next to the kept labels) after which the kept set is rewritten."""
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,11 @@ def tagged_ratings(
         kept = session.get(KeptTaggedLabels, project.id)
         found = _brought_up_to_date(session, project, kept, point) if kept else None
         labels, tags = found or read_tagged_labels(session, project, list(names))
-        moved = kept is None or _point_of(kept) != point
-        if moved and not reader.failed and point.annotations >= STORE_MIN_ANNOTATIONS:
+        if (
+            _worth_keeping(kept, point, found is None, labels.height)
+            and not reader.failed
+            and point.annotations >= STORE_MIN_ANNOTATIONS
+        ):
             _keep(session, project, point, labels, tags)
     return labels.select("item", "annotator", "value"), tags.filter(
         pl.col("tag_id").is_in(list(names))
@@ -110,8 +118,16 @@ def _read_point(session: Session, project: Project, tag_ids: list[int]) -> _Poin
     )
 
 
-def _point_of(kept: KeptTaggedLabels) -> _Point:
-    return _Point(kept.inputs, kept.annotations, kept.retractions, kept.last_annotation_id)
+def _worth_keeping(
+    kept: KeptTaggedLabels | None, point: _Point, read_whole: bool, n_labels: int
+) -> bool:
+    """Whether to write the labels read at ``point`` in place of ``kept``: when they were read
+    whole, or once the annotations made since ``kept`` (in any project: the catching up walks
+    their ids) outnumber :data:`REKEEP_AFTER` of the labels. Until then reading those few again
+    costs less than writing every label (3 MB on a million items)."""
+    if kept is None or read_whole:
+        return True
+    return point.last_annotation_id - kept.last_annotation_id > REKEEP_AFTER * n_labels
 
 
 def _brought_up_to_date(

@@ -93,12 +93,13 @@ def relabeled(label: Annotation, **changes: Any) -> Any:
 
 
 def test_labels_added_and_retracted_since_are_read_alone(
-    demo: Engine, whole_reads: list[int]
+    demo: Engine, whole_reads: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = read(demo)
     assert whole_reads == [1] and first[0].height > 0
     assert same(read(demo), first)
     assert whole_reads == [1]  # the kept set, nothing new to read
+    kept_before = kept_point(demo)
     labels = tagged_labels_of(demo)
     corrected, dropped, stale = labels[0], labels[1], labels[2]
     # A correction: the old label retracted, a new one added; another label retracted; a label
@@ -112,6 +113,17 @@ def test_labels_added_and_retracted_since_are_read_alone(
     assert same(brought_up, read(demo, bulk=False))  # what a whole read gives
     assert brought_up[0].height == first[0].height - 1
     assert "corrected-value" in brought_up[0]["value"].cast(pl.String).to_list()
+    # Two new labels are not worth rewriting the kept set; past REKEEP_AFTER they are.
+    assert kept_point(demo) == kept_before
+    monkeypatch.setattr(tagged_labels, "REKEEP_AFTER", 0)
+    assert same(read(demo), brought_up) and kept_point(demo) > kept_before
+    assert same(read(demo), brought_up) and whole_reads == [1, 1]  # one was the plain read
+
+
+def kept_point(engine: Engine) -> int:
+    """The highest annotation id the kept set was read at."""
+    with session_scope(make_session_factory(engine)) as s:
+        return s.scalars(select(KeptTaggedLabels.last_annotation_id)).one()
 
 
 def test_an_item_tagged_anew_has_the_labels_read_whole(
