@@ -41,6 +41,7 @@ from app.domain.export_reads import (
 from app.domain.export_reliability import Reliability, TaggedLabels, judged
 from app.domain.projects import tag_names
 from app.domain.ratings import VALUE_TYPES
+from app.domain.tagged_labels import prefetch_catching_up
 
 CHUNK_ITEMS = 50_000
 ITEM_COLUMNS = (
@@ -121,6 +122,8 @@ def _frames(
         # on the second while the tags' reliability is measured (unless it is gathered), and
         # then stays a range ahead of the one being built.
         prefetch(session, [_held_out_query(project)])
+        if gathered is None:  # the tags' slices may have to be measured before the first range
+            prefetch_catching_up(session, project)
 
         def queue(low: int) -> None:
             if low <= last:

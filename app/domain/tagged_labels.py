@@ -29,15 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from app import __version__
 from app.db.base import utcnow
-from app.db.bulk_read import open_reader
-from app.db.engine import dialect_insert, json_as_text, read_frame, unindexed
+from app.db.bulk_read import open_reader, prefetch
+from app.db.engine import dialect_insert, is_sqlite, json_as_text, read_frame, unindexed
 from app.db.models import Annotation, ItemTag, KeptTaggedLabels, Project, RelabelCampaign
 from app.domain.agreement_store import STORE_MIN_ANNOTATIONS, write_aside
+from app.domain.projects import tag_names
 from app.domain.ratings import TAGGED_ITEM_SCHEMA, in_force, labels_schema, read_tagged_labels
 
 REKEEP_AFTER = 0.02
@@ -79,42 +80,99 @@ def tagged_ratings(
     ).select("item", tag=pl.col("tag_id").replace_strict(names, return_dtype=pl.String)).unique()
 
 
-def _read_point(session: Session, project: Project, tag_ids: list[int]) -> _Point:
+def prefetch_catching_up(session: Session, project: Project) -> None:
+    """Inside a bulk read from SQLite, have the reader start now on what :func:`tagged_ratings`
+    reads first (the point, and the labels made and retracted since the kept ones): a streamed
+    export asks before its first range's reads, so that, when its tags' slices are not stored,
+    it does not wait for that range to be read first (0.13 s sooner on a million items; when
+    they are stored the answers are dropped, 0.04 s later). PostgreSQL's reader starts at once
+    and its count competes with the watermark's: 0.11 s sooner, 0.18 s later; it is not asked.
+    """
+    if open_reader(session) is None or not is_sqlite(session):
+        return
+    tag_ids = list(tag_names(session, project))
+    if not tag_ids:
+        return
+    queries = [_point_query(project, tag_ids)]
+    last = session.scalar(
+        select(KeptTaggedLabels.last_annotation_id).where(KeptTaggedLabels.project_id == project.id)
+    )
+    if last is not None:
+        queries += [_new_labels_query(session, project, last), _retracted_query(project)]
+    prefetch(session, queries)
+
+
+_POINT_SCHEMA = {
+    "annotations": pl.Int64,
+    "retractions": pl.Int64,
+    "last_annotation_id": pl.Int64,
+    "item_tags": pl.Int64,
+    "campaign": pl.Int64,
+}
+
+
+def _point_query(project: Project, tag_ids: list[int]) -> Select[*tuple[Any, ...]]:
     counted = (
         select(func.count()).select_from(Annotation).where(Annotation.project_id == project.id)
     )
-    row = read_frame(
-        session,
-        select(
-            counted.scalar_subquery().label("annotations"),
-            counted.where(Annotation.retracted_at.is_not(None))
-            .scalar_subquery()
-            .label("retractions"),
-            select(func.max(Annotation.id)).scalar_subquery().label("last_annotation_id"),
-            select(func.count())
-            .select_from(ItemTag)
-            .where(ItemTag.tag_id.in_(tag_ids))
-            .scalar_subquery()
-            .label("item_tags"),
-            select(func.max(RelabelCampaign.id))
-            .where(RelabelCampaign.project_id == project.id)
-            .scalar_subquery()
-            .label("campaign"),
-        ),
-        {
-            "annotations": pl.Int64,
-            "retractions": pl.Int64,
-            "last_annotation_id": pl.Int64,
-            "item_tags": pl.Int64,
-            "campaign": pl.Int64,
-        },
-    ).row(0, named=True)
+    return select(
+        counted.scalar_subquery().label("annotations"),
+        counted.where(Annotation.retracted_at.is_not(None)).scalar_subquery().label("retractions"),
+        select(func.max(Annotation.id)).scalar_subquery().label("last_annotation_id"),
+        select(func.count())
+        .select_from(ItemTag)
+        .where(ItemTag.tag_id.in_(tag_ids))
+        .scalar_subquery()
+        .label("item_tags"),
+        select(func.max(RelabelCampaign.id))
+        .where(RelabelCampaign.project_id == project.id)
+        .scalar_subquery()
+        .label("campaign"),
+    )
+
+
+def _read_point(session: Session, project: Project, tag_ids: list[int]) -> _Point:
+    row = read_frame(session, _point_query(project, tag_ids), _POINT_SCHEMA).row(0, named=True)
     inputs = repr((__version__, project.kind, row["item_tags"], row["campaign"]))
     return _Point(
         hashlib.sha256(inputs.encode()).hexdigest(),
         row["annotations"],
         row["retractions"],
         row["last_annotation_id"] or 0,
+    )
+
+
+_NEW_LABELS_SCHEMA = {
+    "item_id": pl.Int64,
+    "annotator": pl.Int64,
+    "json": pl.String,
+    "round": pl.Int64,
+    "id": pl.Int64,
+    "live": pl.Int64,
+}
+
+
+def _new_labels_query(
+    session: Session, project: Project, last_annotation_id: int
+) -> Select[*tuple[Any, ...]]:
+    """The project's annotations after ``last_annotation_id``, live or not."""
+    return select(
+        Annotation.item_id,
+        Annotation.user_id,
+        json_as_text(session, Annotation.value),
+        Annotation.label_round,
+        Annotation.id,
+        case((Annotation.retracted_at.is_(None), 1), else_=0),
+    ).where(
+        # The id range, not the project's index: the new labels are few.
+        unindexed(Annotation.project_id) == project.id,
+        Annotation.id > last_annotation_id,
+    )
+
+
+def _retracted_query(project: Project) -> Select[*tuple[Any, ...]]:
+    return select(Annotation.id).where(
+        Annotation.project_id == project.id, Annotation.retracted_at.is_not(None)
     )
 
 
@@ -146,37 +204,13 @@ def _brought_up_to_date(
         return None
     new = read_frame(
         session,
-        select(
-            Annotation.item_id,
-            Annotation.user_id,
-            json_as_text(session, Annotation.value),
-            Annotation.label_round,
-            Annotation.id,
-            case((Annotation.retracted_at.is_(None), 1), else_=0),
-        ).where(
-            # The id range, not the project's index: the new labels are few.
-            unindexed(Annotation.project_id) == project.id,
-            Annotation.id > kept.last_annotation_id,
-        ),
-        {
-            "item_id": pl.Int64,
-            "annotator": pl.Int64,
-            "json": pl.String,
-            "round": pl.Int64,
-            "id": pl.Int64,
-            "live": pl.Int64,
-        },
+        _new_labels_query(session, project, kept.last_annotation_id),
+        _NEW_LABELS_SCHEMA,
     )
     if new.height != added:  # one committed after the kept read under a lower id
         return None
     if point.retractions != kept.retractions:
-        retracted = read_frame(
-            session,
-            select(Annotation.id).where(
-                Annotation.project_id == project.id, Annotation.retracted_at.is_not(None)
-            ),
-            {"id": pl.Int64},
-        )
+        retracted = read_frame(session, _retracted_query(project), {"id": pl.Int64})
         labels = labels.filter(~pl.col("id").is_in(retracted["id"].implode()))
     fresh = in_force(project, new.filter(pl.col("live") == 1), tags)
     return pl.concat([labels, fresh]), tags

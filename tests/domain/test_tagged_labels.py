@@ -14,7 +14,7 @@ from app.db.base import utcnow
 from app.db.bulk_read import bulk_reads
 from app.db.engine import make_session_factory, session_scope
 from app.db.models import Annotation, Item, ItemTag, KeptTaggedLabels, Tag
-from app.domain import ratings, tagged_labels
+from app.domain import tagged_labels
 from app.domain.demo import DEMO_SLUG, load_demo
 from app.domain.projects import get_project, tag_names
 from app.domain.tagged_labels import tagged_ratings
@@ -35,14 +35,19 @@ def demo(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
 @pytest.fixture
 def whole_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """One entry per whole read of the tagged labels."""
+    return calls_on(monkeypatch, tagged_labels, "read_tagged_labels")
+
+
+def calls_on(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
+    """One entry per call of ``owner.name`` from now on (the call itself goes through)."""
     calls: list[int] = []
-    real = ratings.read_tagged_labels
+    real = getattr(owner, name)
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tagged_labels, "read_tagged_labels", spy)
+    monkeypatch.setattr(owner, name, spy)
     return calls
 
 
@@ -168,3 +173,24 @@ def test_nothing_is_kept_outside_a_bulk_read(demo: Engine, whole_reads: list[int
     assert whole_reads == [1, 1]
     with session_scope(make_session_factory(demo)) as s:
         assert s.scalar(select(func.count()).select_from(KeptTaggedLabels)) == 0
+
+
+def test_the_catching_up_read_ahead_gives_the_same_labels(
+    demo: Engine, whole_reads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read(demo)
+    write(demo, retraction(tagged_labels_of(demo)[0]))
+    with session_scope(make_session_factory(demo)) as s:
+        project = get_project(s, DEMO_SLUG)
+        with bulk_reads(s, rows=1):
+            tagged_labels.prefetch_catching_up(s, project)
+            reader = bulk_read.open_reader(s)
+            assert reader is not None
+            started = calls_on(monkeypatch, reader, "_start")
+            ratings, tags = tagged_ratings(s, project, tag_names(s, project))
+    assert whole_reads == [1]
+    # On SQLite every read was asked ahead; PostgreSQL's reader is not asked ahead.
+    assert len(started) == (0 if demo.dialect.name == "sqlite" else 3)
+    assert same(
+        (ratings.sort("item", "annotator"), tags.sort("item", "tag")), read(demo, bulk=False)
+    )
