@@ -65,6 +65,8 @@ class Reader(ABC):
     def __init__(self) -> None:
         self.failed = False
         """Whether a read failed (and was read the plain way): only the first is logged."""
+        self.memo: dict[Any, Any] = {}
+        """What callers worked out from this transaction's reads, by their own keys."""
         self._asked = 0
         self._pending: deque[tuple[int, str, Any]] = deque()
         self._ready: dict[str, tuple[int, pl.DataFrame | BulkReadFailed]] = {}

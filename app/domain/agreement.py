@@ -44,7 +44,7 @@ from app.domain.ratings import (
     load_tags,
     selected,
 )
-from app.domain.tagged_labels import tagged_ratings
+from app.domain.tagged_labels import labels_point, tagged_ratings
 
 GROUPINGS = ("tag", "label", "annotator")
 MEASURES: dict[str, Measure] = {
@@ -169,31 +169,62 @@ def tag_slices(
 ) -> TagSlices:
     """The current labels' slice of every edge-case tag, with its interval and judgement.
 
+    Remembered like the reports, but under the tagged labels' point instead of the watermark
+    (:func:`_tag_slices_mark`): inside a bulk read it is read in the reads' own snapshot, ahead
+    of them (:func:`~app.domain.tagged_labels.prefetch_catching_up`), and a ruling does not
+    make the slices stale.
+
     ``meanwhile`` queues the caller's next bulk reads (:func:`~app.db.bulk_read.prefetch`), so
     that the reader works on them while the slices are measured: once the slices' own labels
     are read when they must be computed, at once when they are remembered.
     """
     queued = False
+    names = tag_names(session, project)
 
     def compute(_: list[str]) -> dict[str, TagSlices]:
         nonlocal queued
-        names = tag_names(session, project)
         ratings, tags = tagged_ratings(session, project, names)
         if meanwhile is not None:
             meanwhile()
             queued = True
         return {"tag": measure_tag_slices(session, project, ratings, tags, names)}
 
-    found = remembered(session, project, {"tag": _TAG_SLICES}, compute, _decoded_tag_slices)
+    found = remembered(
+        session,
+        project,
+        {"tag": _TAG_SLICES},
+        compute,
+        _decoded_tag_slices,
+        mark=_tag_slices_mark(session, project, names),
+    )
     if meanwhile is not None and not queued:
         meanwhile()
     return found["tag"]
 
 
+def _tag_slices_mark(
+    session: Session, project: Project, names: Mapping[int, str]
+) -> tuple[Any, ...]:
+    """What the tag slices are computed from: the tagged labels' point
+    (:func:`~app.domain.tagged_labels.labels_point`; rulings do not count) and how they are
+    measured and judged. Inside a bulk read it is read there, in the reads' own snapshot."""
+    point = labels_point(session, project, list(names))
+    return (
+        point.annotations,
+        point.retractions,
+        point.item_tags,
+        point.campaign,
+        current_spec(session, project).id,  # an ordinal scale's order
+        project.min_pairable,
+        project.alpha_threshold,
+    )
+
+
 def remembered_tag_slices(session: Session, project: Project) -> TagSlices | None:
     """The tag slices of the project's current labels if this process or the store holds
     them, else None (nothing is read or measured)."""
-    found = recalled(session, project, {"tag": _TAG_SLICES}, _decoded_tag_slices)
+    mark = _tag_slices_mark(session, project, tag_names(session, project))
+    found = recalled(session, project, {"tag": _TAG_SLICES}, _decoded_tag_slices, mark=mark)
     return found.get("tag")
 
 
@@ -216,7 +247,8 @@ def measure_tag_slices(
 def keep_tag_slices(session: Session, project: Project, slices: TagSlices) -> None:
     """Remember ``slices``, measured from the project's current labels, as :func:`tag_slices`
     would have."""
-    keep(session, project, {_TAG_SLICES: slices})
+    mark = _tag_slices_mark(session, project, tag_names(session, project))
+    keep(session, project, {_TAG_SLICES: slices}, mark=mark)
 
 
 def _decoded_tag_slices(fields: dict[str, Any]) -> TagSlices:

@@ -71,15 +71,18 @@ def remembered(
     parameters: dict[K, str],
     compute: Callable[[list[K]], dict[K, R]],
     decode: Callable[[dict[str, Any]], R],
+    *,
+    mark: tuple[Any, ...] | None = None,
 ) -> dict[K, R]:
     """The reports named by ``parameters`` (key -> what the report is computed with, as text)
-    under the project's current watermark.
+    under the project's current watermark (or ``mark``: another state they are computed from,
+    its first figure the number of annotations they read).
 
     Each comes from this process's memory, else from the store (``decode`` rebuilds it from its
     stored fields), else from one call of ``compute`` with the keys neither holds; computed
     reports are then kept in both. ``compute`` runs inside :func:`bulk_reads`.
     """
-    mark = _transaction_watermark(session, project)
+    mark = mark or _transaction_watermark(session, project)
     found = _recalled(session, project, parameters, decode, mark)
     computed = [key for key in parameters if key not in found]
     if not computed:
@@ -95,16 +98,26 @@ def recalled(
     project: Project,
     parameters: dict[K, str],
     decode: Callable[[dict[str, Any]], R],
+    *,
+    mark: tuple[Any, ...] | None = None,
 ) -> dict[K, R]:
     """Those of the reports named by ``parameters`` that this process's memory or the store
-    holds under the project's current watermark (the others are left out)."""
-    return _recalled(session, project, parameters, decode, _transaction_watermark(session, project))
+    holds under the project's current watermark or ``mark`` (the others are left out)."""
+    return _recalled(
+        session, project, parameters, decode, mark or _transaction_watermark(session, project)
+    )
 
 
-def keep(session: Session, project: Project, reports: dict[str, Any]) -> None:
+def keep(
+    session: Session,
+    project: Project,
+    reports: dict[str, Any],
+    *,
+    mark: tuple[Any, ...] | None = None,
+) -> None:
     """Keep ``reports`` (by what each is computed with, as text), computed from the project's
-    state at its current watermark, in this process's memory and in the store."""
-    _keep(session, project, reports, _transaction_watermark(session, project))
+    state at its current watermark or ``mark``, in this process's memory and in the store."""
+    _keep(session, project, reports, mark or _transaction_watermark(session, project))
 
 
 def _recalled(

@@ -34,9 +34,10 @@ from sqlalchemy.orm import Session
 
 from app import __version__
 from app.db.base import utcnow
-from app.db.bulk_read import open_reader, prefetch
-from app.db.engine import dialect_insert, is_sqlite, json_as_text, read_frame, unindexed
+from app.db.bulk_read import WROTE, open_reader, prefetch
+from app.db.engine import dialect_insert, json_as_text, read_frame, unindexed
 from app.db.models import Annotation, ItemTag, KeptTaggedLabels, Project, RelabelCampaign
+from app.db.per_transaction import per_transaction
 from app.domain.agreement_store import STORE_MIN_ANNOTATIONS, write_aside
 from app.domain.projects import tag_names
 from app.domain.ratings import TAGGED_ITEM_SCHEMA, in_force, labels_schema, read_tagged_labels
@@ -46,13 +47,45 @@ REKEEP_AFTER = 0.02
 
 
 @dataclass(frozen=True)
-class _Point:
-    """Where the project's labels stood when read, read in the same transaction as they were."""
+class LabelsPoint:
+    """Where a project's labels stood, read in one statement: counts only ever grow, so any new
+    label, retraction, tagged item or campaign moves it."""
 
-    inputs: str
     annotations: int
+    """The project's annotations, live or retracted."""
     retractions: int
     last_annotation_id: int
+    """The highest annotation id of any project."""
+    item_tags: int
+    campaign: int | None
+    """The latest re-label campaign."""
+
+    def inputs(self, project: Project) -> str:
+        """What, when it changes, has the kept labels read whole."""
+        text = repr((__version__, project.kind, self.item_tags, self.campaign))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+_POINTS = per_transaction("accord_labels_points")
+
+
+def labels_point(session: Session, project: Project, tag_ids: list[int]) -> LabelsPoint:
+    """The project's :class:`LabelsPoint` (``tag_ids``: its tags), read once per read
+    transaction: the bulk read's while one is open (the point then describes exactly what its
+    reads see), else the session's, again after it writes."""
+    reader = open_reader(session)
+    if reader is not None:
+        memo = reader.memo
+    elif session.connection().info.get(WROTE):
+        memo = {}
+    else:
+        memo = session.info.setdefault(_POINTS, {})
+    if project.id not in memo:
+        row = read_frame(session, _point_query(project, tag_ids), _POINT_SCHEMA).row(0, named=True)
+        row["last_annotation_id"] = row["last_annotation_id"] or 0
+        memo[project.id] = LabelsPoint(**row)
+    point: LabelsPoint = memo[project.id]
+    return point
 
 
 def tagged_ratings(
@@ -65,7 +98,7 @@ def tagged_ratings(
     if reader is None or not names:
         labels, tags = read_tagged_labels(session, project, list(names))
     else:
-        point = _read_point(session, project, list(names))
+        point = labels_point(session, project, list(names))
         kept = session.get(KeptTaggedLabels, project.id)
         found = _brought_up_to_date(session, project, kept, point) if kept else None
         labels, tags = found or read_tagged_labels(session, project, list(names))
@@ -81,21 +114,22 @@ def tagged_ratings(
 
 
 def prefetch_catching_up(session: Session, project: Project) -> None:
-    """Inside a bulk read from SQLite, have the reader start now on what :func:`tagged_ratings`
-    reads first (the point, and the labels made and retracted since the kept ones): a streamed
-    export asks before its first range's reads, so that, when its tags' slices are not stored,
-    it does not wait for that range to be read first (0.13 s sooner on a million items; when
-    they are stored the answers are dropped, 0.04 s later). PostgreSQL's reader starts at once
-    and its count competes with the watermark's: 0.11 s sooner, 0.18 s later; it is not asked.
-    """
-    if open_reader(session) is None or not is_sqlite(session):
+    """Inside a bulk read, have the reader start now on what the tags' slices read first (the
+    point, and the labels made and retracted since the kept ones): a streamed export asks
+    before its first range's reads, so that it learns whether its tags' slices are stored, and
+    brings their labels up to date when they are not, without waiting for that range."""
+    if open_reader(session) is None:
         return
     tag_ids = list(tag_names(session, project))
-    if not tag_ids:
-        return
     queries = [_point_query(project, tag_ids)]
-    last = session.scalar(
-        select(KeptTaggedLabels.last_annotation_id).where(KeptTaggedLabels.project_id == project.id)
+    last = (
+        None
+        if not tag_ids
+        else session.scalar(
+            select(KeptTaggedLabels.last_annotation_id).where(
+                KeptTaggedLabels.project_id == project.id
+            )
+        )
     )
     if last is not None:
         queries += [_new_labels_query(session, project, last), _retracted_query(project)]
@@ -128,17 +162,6 @@ def _point_query(project: Project, tag_ids: list[int]) -> Select[*tuple[Any, ...
         .where(RelabelCampaign.project_id == project.id)
         .scalar_subquery()
         .label("campaign"),
-    )
-
-
-def _read_point(session: Session, project: Project, tag_ids: list[int]) -> _Point:
-    row = read_frame(session, _point_query(project, tag_ids), _POINT_SCHEMA).row(0, named=True)
-    inputs = repr((__version__, project.kind, row["item_tags"], row["campaign"]))
-    return _Point(
-        hashlib.sha256(inputs.encode()).hexdigest(),
-        row["annotations"],
-        row["retractions"],
-        row["last_annotation_id"] or 0,
     )
 
 
@@ -177,7 +200,7 @@ def _retracted_query(project: Project) -> Select[*tuple[Any, ...]]:
 
 
 def _worth_keeping(
-    kept: KeptTaggedLabels | None, point: _Point, read_whole: bool, n_labels: int
+    kept: KeptTaggedLabels | None, point: LabelsPoint, read_whole: bool, n_labels: int
 ) -> bool:
     """Whether to write the labels read at ``point`` in place of ``kept``: when they were read
     whole, or once the annotations made since ``kept`` (in any project: the catching up walks
@@ -189,11 +212,11 @@ def _worth_keeping(
 
 
 def _brought_up_to_date(
-    session: Session, project: Project, kept: KeptTaggedLabels, point: _Point
+    session: Session, project: Project, kept: KeptTaggedLabels, point: LabelsPoint
 ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
     """The ``kept`` labels and tags brought up to ``point``, or None when they must be read
     whole."""
-    if kept.inputs != point.inputs:
+    if kept.inputs != point.inputs(project):
         return None
     added = point.annotations - kept.annotations
     if added < 0 or point.retractions < kept.retractions:
@@ -217,11 +240,11 @@ def _brought_up_to_date(
 
 
 def _keep(
-    session: Session, project: Project, point: _Point, labels: pl.DataFrame, tags: pl.DataFrame
+    session: Session, project: Project, point: LabelsPoint, labels: pl.DataFrame, tags: pl.DataFrame
 ) -> None:
     values: dict[str, Any] = {
         "project_id": project.id,
-        "inputs": point.inputs,
+        "inputs": point.inputs(project),
         "annotations": point.annotations,
         "retractions": point.retractions,
         "last_annotation_id": point.last_annotation_id,
