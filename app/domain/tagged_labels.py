@@ -72,18 +72,17 @@ _POINTS = per_transaction("accord_labels_points")
 def labels_point(session: Session, project: Project, tag_ids: list[int]) -> LabelsPoint:
     """The project's :class:`LabelsPoint` (``tag_ids``: its tags), read once per read
     transaction: the bulk read's while one is open (the point then describes exactly what its
-    reads see), else the session's, again after it writes."""
+    reads see), else the session's, again after it writes. A point a bulk read saw is then the
+    session's too: what the transaction goes on to report (a snapshot's manifest after its
+    rows) describes the rows it read, even if labels were committed meanwhile."""
     reader = open_reader(session)
-    if reader is not None:
-        memo = reader.memo
-    elif session.connection().info.get(WROTE):
-        memo = {}
-    else:
-        memo = session.info.setdefault(_POINTS, {})
+    wrote = session.connection().info.get(WROTE)
+    shared: dict[int, LabelsPoint] = {} if wrote else session.info.setdefault(_POINTS, {})
+    memo = reader.memo if reader is not None else shared
     if project.id not in memo:
         row = read_frame(session, _point_query(project, tag_ids), _POINT_SCHEMA).row(0, named=True)
         row["last_annotation_id"] = row["last_annotation_id"] or 0
-        memo[project.id] = LabelsPoint(**row)
+        memo[project.id] = shared[project.id] = LabelsPoint(**row)
     point: LabelsPoint = memo[project.id]
     return point
 

@@ -193,3 +193,20 @@ def test_the_catching_up_read_ahead_gives_the_same_labels(
     assert same(
         (ratings.sort("item", "annotator"), tags.sort("item", "tag")), read(demo, bulk=False)
     )
+
+
+def test_a_transaction_goes_on_with_the_point_its_bulk_read_saw(demo: Engine) -> None:
+    label = tagged_labels_of(demo)[0]
+    with session_scope(make_session_factory(demo)) as s:
+        project = get_project(s, DEMO_SLUG)
+        tag_ids = list(tag_names(s, project))
+        with bulk_reads(s, rows=1):
+            seen = tagged_labels.labels_point(s, project, tag_ids)
+        # Another transaction commits a label: this one's report (a snapshot's manifest after
+        # its rows) still describes what its bulk read saw.
+        write(demo, relabeled(label, value="meanwhile"))
+        assert tagged_labels.labels_point(s, project, tag_ids) == seen
+    with session_scope(make_session_factory(demo)) as s:
+        project = get_project(s, DEMO_SLUG)
+        later = tagged_labels.labels_point(s, project, tag_ids)
+    assert later.annotations == seen.annotations + 1
