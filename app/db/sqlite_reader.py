@@ -88,13 +88,34 @@ def run(statement: Any, sql: str) -> Iterator[tuple[bytes, bytes]]:
             empty = True
             for batch in stream:
                 empty = False
-                yield OK, _ipc(batch)
+                yield OK, _ipc(_with_null_counts(batch))
             if empty:  # the schema alone
                 yield OK, _ipc(stream)
     except Exception as exc:  # noqa: BLE001 - the parent gets the message and decides
         yield FAILED, f"{type(exc).__name__}: {exc}".encode()
         return
     yield END, b""
+
+
+def _with_null_counts(batch: Any) -> Any:
+    """``batch`` with its columns' null counts. The driver leaves them unknown (-1), which Arrow
+    IPC cannot say: a reader then takes a column for one without nulls and reads a NULL as 0 or
+    ''. They are counted from the validity bitmaps (SQLite's columns are flat)."""
+    array = na.c_array(batch)
+    view = array.view()
+    columns = [
+        na.c_array_from_buffers(
+            column.schema,
+            column.length,
+            list(counted.buffers),
+            null_count=counted.null_count,
+            offset=column.offset,
+        )
+        for column, counted in zip(array.children, view.children, strict=True)
+    ]
+    return na.c_array_from_buffers(
+        array.schema, array.length, list(view.buffers), null_count=0, children=columns
+    )
 
 
 def _ipc(arrays: Any) -> bytes:

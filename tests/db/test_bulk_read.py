@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, case, insert, null, select
 
 from app.db import bulk_read
 from app.db.bulk_read import BULK_READER, BulkReadFailed, SqliteReader, bulk_reads
@@ -133,6 +133,33 @@ def test_timestamps_read_the_same_either_way(demo: Engine, monkeypatch: pytest.M
             bulk = read_frame(s, query, schema)
         assert BULK_READER not in s.info
     assert plain.height > 100 and plain["created_at"].null_count() == 0
+    assert bulk.equals(plain)
+
+
+def test_nulls_read_the_same_either_way(demo: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Some rows null, and a batch of nothing but nulls: a number, a text and a timestamp.
+    odd = Item.id % 2 == 1
+    query = select(
+        Item.id,
+        case((odd, Item.id)),
+        case((odd, Item.external_id)),
+        case((odd, Item.created_at)),
+        null().label("missing"),
+    ).order_by(Item.id)
+    schema = {
+        "id": pl.Int64,
+        "number": pl.Int64,
+        "text": pl.String,
+        "at": pl.Datetime("us"),
+        "missing": pl.Int64,
+    }
+    with session_scope(make_session_factory(demo)) as s:
+        plain = read_frame(s, query, schema)
+        monkeypatch.setattr(bulk_read, "BULK_READ_MIN_ROWS", 0)
+        with bulk_reads(s, rows=1):
+            bulk = read_frame(s, query, schema)
+    assert plain["number"].null_count() == plain.height // 2
+    assert plain["missing"].null_count() == plain.height
     assert bulk.equals(plain)
 
 
