@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -102,3 +103,16 @@ def statements_sent(session: Session) -> Iterator[list[str]]:
         yield traced
     finally:
         driver.set_trace_callback(None)
+
+
+def calls_of(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
+    """One entry per call of ``owner.name`` from now on (the call itself goes through)."""
+    calls: list[int] = []
+    real = getattr(owner, name)
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, spy)
+    return calls

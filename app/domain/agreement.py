@@ -244,10 +244,12 @@ def measure_tag_slices(
     )
 
 
-def keep_tag_slices(session: Session, project: Project, slices: TagSlices) -> None:
-    """Remember ``slices``, measured from the project's current labels, as :func:`tag_slices`
-    would have."""
-    mark = _tag_slices_mark(session, project, tag_names(session, project))
+def keep_tag_slices(
+    session: Session, project: Project, slices: TagSlices, names: Mapping[int, str]
+) -> None:
+    """Remember ``slices``, measured from the project's current labels (``names``: its tags),
+    as :func:`tag_slices` would have."""
+    mark = _tag_slices_mark(session, project, names)
     keep(session, project, {_TAG_SLICES: slices}, mark=mark)
 
 

@@ -82,7 +82,7 @@ def remembered(
     stored fields), else from one call of ``compute`` with the keys neither holds; computed
     reports are then kept in both. ``compute`` runs inside :func:`bulk_reads`.
     """
-    mark = mark or _transaction_watermark(session, project)
+    mark = _mark_or_watermark(session, project, mark)
     found = _recalled(session, project, parameters, decode, mark)
     computed = [key for key in parameters if key not in found]
     if not computed:
@@ -104,7 +104,11 @@ def recalled(
     """Those of the reports named by ``parameters`` that this process's memory or the store
     holds under the project's current watermark or ``mark`` (the others are left out)."""
     return _recalled(
-        session, project, parameters, decode, mark or _transaction_watermark(session, project)
+        session,
+        project,
+        parameters,
+        decode,
+        _mark_or_watermark(session, project, mark),
     )
 
 
@@ -117,7 +121,18 @@ def keep(
 ) -> None:
     """Keep ``reports`` (by what each is computed with, as text), computed from the project's
     state at its current watermark or ``mark``, in this process's memory and in the store."""
-    _keep(session, project, reports, mark or _transaction_watermark(session, project))
+    _keep(
+        session,
+        project,
+        reports,
+        _mark_or_watermark(session, project, mark),
+    )
+
+
+def _mark_or_watermark(
+    session: Session, project: Project, mark: tuple[Any, ...] | None
+) -> tuple[Any, ...]:
+    return mark if mark is not None else _transaction_watermark(session, project)
 
 
 def _recalled(

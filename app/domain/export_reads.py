@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.db.engine import json_as_text, read_frame, unindexed_on_sqlite
 from app.db.models import Adjudication, Annotation, Item, ItemTag, Project, SpecVersion
 from app.domain.export import ExportRequest
+from app.domain.ratings import named_tags
 
 ISO_MILLIS = "%Y-%m-%dT%H:%M:%S%.3fZ"
 """How exports write times: ISO 8601 in UTC with milliseconds (``2026-01-31T09:30:00.123Z``)."""
@@ -82,9 +83,7 @@ def read_item_tags(
     pairs = read_frame(
         session, item_tags_query(low, high), {"item_id": pl.Int64, "tag_id": pl.Int64}
     )
-    return pairs.filter(pl.col("tag_id").is_in(list(tag_names))).select(
-        "item_id", tag=pl.col("tag_id").replace_strict(dict(tag_names), return_dtype=pl.String)
-    )
+    return named_tags(pairs, tag_names)
 
 
 def labels_query(

@@ -100,7 +100,7 @@ class TaggedLabels:
         ratings = raw.select("item", "annotator", value=decoded_values(project, raw))
         tags = pl.concat(self.tags).unique() if self.tags else pl.DataFrame(schema=_TAGS)
         slices = measure_tag_slices(session, project, ratings, tags, names)
-        keep_tag_slices(session, project, slices)
+        keep_tag_slices(session, project, slices, names)
         self.reliability = Reliability.of(slices, overall_alpha)
 
 

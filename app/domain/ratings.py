@@ -6,6 +6,7 @@ values row by row in Python would cost more than the whole analysis.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import polars as pl
@@ -120,6 +121,16 @@ def labels_schema(project: Project) -> dict[str, Any]:
         "annotator": pl.Int64,
         "value": VALUE_TYPES.get(project.kind, pl.String),
     }
+
+
+def named_tags(pairs: pl.DataFrame, names: Mapping[int, str]) -> pl.DataFrame:
+    """``pairs`` (an item column and ``tag_id``) of the tags ``names`` holds (by id), with the
+    tag's name (``tag``) in place of its id."""
+    return (
+        pairs.filter(pl.col("tag_id").is_in(list(names)))
+        .with_columns(pl.col("tag_id").replace_strict(dict(names), return_dtype=pl.String))
+        .rename({"tag_id": "tag"})
+    )
 
 
 def in_force(project: Project, raw: pl.DataFrame, tags: pl.DataFrame) -> pl.DataFrame:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app import __version__
@@ -40,7 +40,13 @@ from app.db.models import Annotation, ItemTag, KeptTaggedLabels, Project, Relabe
 from app.db.per_transaction import per_transaction
 from app.domain.agreement_store import STORE_MIN_ANNOTATIONS, write_aside
 from app.domain.projects import tag_names
-from app.domain.ratings import TAGGED_ITEM_SCHEMA, in_force, labels_schema, read_tagged_labels
+from app.domain.ratings import (
+    TAGGED_ITEM_SCHEMA,
+    in_force,
+    labels_schema,
+    named_tags,
+    read_tagged_labels,
+)
 
 REKEEP_AFTER = 0.02
 """The share of new annotations (next to the kept labels) after which the kept set is rewritten."""
@@ -107,9 +113,9 @@ def tagged_ratings(
             and point.annotations >= STORE_MIN_ANNOTATIONS
         ):
             _keep(session, project, point, labels, tags)
-    return labels.select("item", "annotator", "value"), tags.filter(
-        pl.col("tag_id").is_in(list(names))
-    ).select("item", tag=pl.col("tag_id").replace_strict(names, return_dtype=pl.String)).unique()
+    return labels.select("item", "annotator", "value"), named_tags(
+        tags.select("item", "tag_id"), names
+    ).unique()
 
 
 def prefetch_catching_up(session: Session, project: Project) -> None:
@@ -170,7 +176,7 @@ _NEW_LABELS_SCHEMA = {
     "json": pl.String,
     "round": pl.Int64,
     "id": pl.Int64,
-    "live": pl.Int64,
+    "retracted_at": pl.Datetime("us"),
 }
 
 
@@ -184,7 +190,7 @@ def _new_labels_query(
         json_as_text(session, Annotation.value),
         Annotation.label_round,
         Annotation.id,
-        case((Annotation.retracted_at.is_(None), 1), else_=0),
+        Annotation.retracted_at,
     ).where(
         # The id range, not the project's index: the new labels are few.
         unindexed(Annotation.project_id) == project.id,
@@ -234,7 +240,7 @@ def _brought_up_to_date(
     if point.retractions != kept.retractions:
         retracted = read_frame(session, _retracted_query(project), {"id": pl.Int64})
         labels = labels.filter(~pl.col("id").is_in(retracted["id"].implode()))
-    fresh = in_force(project, new.filter(pl.col("live") == 1), tags)
+    fresh = in_force(project, new.filter(pl.col("retracted_at").is_null()), tags)
     return pl.concat([labels, fresh]), tags
 
 

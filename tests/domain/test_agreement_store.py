@@ -14,6 +14,7 @@ from app.domain import agreement, agreement_store, tagged_labels
 from app.domain.agreement import agreement_reports, report_json, slice_json, tag_slices
 from app.domain.demo import DEMO_SLUG, load_demo
 from app.domain.projects import get_project
+from tests.factories import calls_of
 
 GROUPINGS = (None, "tag", "annotator")
 
@@ -38,14 +39,6 @@ def computations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return real(*args, **kwargs)
 
     monkeypatch.setattr(agreement._Inputs, "load", spy)
-    return calls
-
-
-def calls_of(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
-    """One entry per call of ``owner.name`` from now on (the call itself goes through)."""
-    calls: list[int] = []
-    real = getattr(owner, name)
-    monkeypatch.setattr(owner, name, lambda *a, **k: calls.append(1) or real(*a, **k))
     return calls
 
 

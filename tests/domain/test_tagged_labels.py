@@ -18,6 +18,7 @@ from app.domain import tagged_labels
 from app.domain.demo import DEMO_SLUG, load_demo
 from app.domain.projects import get_project, tag_names
 from app.domain.tagged_labels import tagged_ratings
+from tests.factories import calls_of
 
 Frames = tuple[pl.DataFrame, pl.DataFrame]
 
@@ -35,20 +36,7 @@ def demo(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
 @pytest.fixture
 def whole_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """One entry per whole read of the tagged labels."""
-    return calls_on(monkeypatch, tagged_labels, "read_tagged_labels")
-
-
-def calls_on(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
-    """One entry per call of ``owner.name`` from now on (the call itself goes through)."""
-    calls: list[int] = []
-    real = getattr(owner, name)
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(owner, name, spy)
-    return calls
+    return calls_of(monkeypatch, tagged_labels, "read_tagged_labels")
 
 
 def read(engine: Engine, *, bulk: bool = True) -> Frames:
@@ -186,7 +174,7 @@ def test_the_catching_up_read_ahead_gives_the_same_labels(
             tagged_labels.prefetch_catching_up(s, project)
             reader = bulk_read.open_reader(s)
             assert reader is not None
-            started = calls_on(monkeypatch, reader, "_start")
+            started = calls_of(monkeypatch, reader, "_start")
             ratings, tags = tagged_ratings(s, project, tag_names(s, project))
     assert whole_reads == [1]
     assert started == []  # every read was asked ahead

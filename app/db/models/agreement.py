@@ -47,8 +47,9 @@ class KeptTaggedLabels(Base):
     """Of those, the retracted ones."""
     last_annotation_id: Mapped[int]
     """The highest annotation id of any project when read: later labels have higher ids."""
-    ratings: Mapped[bytes] = mapped_column(LargeBinary)
+    ratings: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     """Parquet: id (annotation), item, annotator, value as the project's kind types it."""
-    tags: Mapped[bytes] = mapped_column(LargeBinary)
-    """Parquet: item, tag_id, round (the item's labeling round)."""
+    tags: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    """Parquet: item, tag_id, round (the item's labeling round). Both Parquet columns load
+    when first used: a reader that must read the labels whole never needs them."""
     kept_at: Mapped[datetime] = mapped_column(default=utcnow)
